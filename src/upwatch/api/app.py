@@ -1,0 +1,69 @@
+"""The ASGI app factory. Everything it needs is passed in: no globals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from upwatch import __version__
+from upwatch.api import errors
+from upwatch.api.parsing import MAX_BODY_BYTES
+from upwatch.api.responses import JSON
+from upwatch.api.routes import build_health_router, build_router
+from upwatch.clock import Clock, SystemClock
+from upwatch.config import Settings
+from upwatch.store import Store
+
+DESCRIPTION = """Create and manage TCP monitors. Check port connectivity and get connection
+history. Every enabled monitor gets a TCP connection attempt every `intervalSeconds`,
+bounded by `timeoutMs`; every attempt is stored as a check result.
+
+Errors are `{"error": {"code", "message", "details"?}}`. Checks run in the order
+401, 403, 404, 400."""
+
+
+def create_app(
+    settings: Settings,
+    store: Store,
+    *,
+    clock: Clock | None = None,
+    on_change: Callable[[], None] | None = None,
+) -> FastAPI:
+    """``on_change`` is called after a monitor is created or changed (``serve`` wires it
+    to the checker in the same process, so new monitors need not wait for a poll)."""
+    app = FastAPI(
+        title="upwatch TCP Monitors API",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        default_response_class=JSON,
+    )
+    errors.install(app)
+    app.include_router(build_router(store, clock or SystemClock(), on_change or (lambda: None)))
+    app.include_router(build_health_router(store))
+    app.add_middleware(BodyLimit)
+    app.state.settings = settings
+    return app
+
+
+class BodyLimit:
+    """413 before anything reads a body whose declared length is over the limit.
+    (Bodies without a length are capped while they are read, in parsing.read_body.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY_BYTES:
+                    response = errors.error_response(
+                        413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {MAX_BODY_BYTES} bytes"
+                    )
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)

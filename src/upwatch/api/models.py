@@ -1,0 +1,206 @@
+"""Wire format: request models (strict), response shapes, and their JSON.
+
+Request models validate in pydantic's strict mode: JSON types are never coerced.
+Response bodies are built as plain dicts (no validation on the way out); the response
+models here only document them in /openapi.json, and the tests hold both to the API
+document's JSON Schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from upwatch import domain
+from upwatch.domain import CheckResult, Monitor, rfc3339
+
+_NAME = "Monitor name"
+_HOST = "Hostname or IP address"
+_PORT = "TCP port number"
+_TIMEOUT = "Connection timeout in milliseconds"
+_INTERVAL = "Check interval in seconds"
+_ENABLED = "Whether the monitor is active"
+
+Name = Annotated[str, Field(min_length=1, max_length=domain.NAME_MAX, description=_NAME)]
+Host = Annotated[str, Field(min_length=1, max_length=domain.HOST_MAX, description=_HOST)]
+Port = Annotated[int, Field(ge=domain.PORT_MIN, le=domain.PORT_MAX, description=_PORT)]
+TimeoutMs = Annotated[
+    int, Field(ge=domain.TIMEOUT_MS_MIN, le=domain.TIMEOUT_MS_MAX, description=_TIMEOUT)
+]
+IntervalSeconds = Annotated[
+    int, Field(ge=domain.INTERVAL_S_MIN, le=domain.INTERVAL_S_MAX, description=_INTERVAL)
+]
+IsEnabled = Annotated[bool, Field(description=_ENABLED)]
+
+
+def _checked_host(value: str | None) -> str | None:
+    if value is not None and (problem := domain.host_problem(value)):
+        raise ValueError(problem)
+    return value
+
+
+def _drop_null_defaults(schema: dict[str, Any]) -> None:
+    """Optional update fields default to "unchanged", not to null: say nothing."""
+    for prop in schema.get("properties", {}).values():
+        if prop.get("default", 0) is None:
+            del prop["default"]
+
+
+class CreateMonitorRequest(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", title="CreateMonitorRequest")
+
+    name: Name
+    host: Host
+    port: Port
+    timeoutMs: TimeoutMs = domain.TIMEOUT_MS_DEFAULT
+    intervalSeconds: IntervalSeconds = domain.INTERVAL_S_DEFAULT
+    isEnabled: IsEnabled = True
+
+    _host = field_validator("host")(_checked_host)
+
+    def to_domain(self) -> domain.NewMonitor:
+        return domain.NewMonitor(
+            name=self.name,
+            host=self.host,
+            port=self.port,
+            timeout_ms=self.timeoutMs,
+            interval_s=self.intervalSeconds,
+            is_enabled=self.isEnabled,
+        )
+
+
+class UpdateMonitorRequest(BaseModel):
+    """Every field optional; ``null`` is rejected before the model sees the body."""
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        title="UpdateMonitorRequest",
+        json_schema_extra=_drop_null_defaults,
+    )
+
+    name: Name | SkipJsonSchema[None] = None
+    host: Host | SkipJsonSchema[None] = None
+    port: Port | SkipJsonSchema[None] = None
+    timeoutMs: TimeoutMs | SkipJsonSchema[None] = None
+    intervalSeconds: IntervalSeconds | SkipJsonSchema[None] = None
+    isEnabled: IsEnabled | SkipJsonSchema[None] = None
+
+    _host = field_validator("host")(_checked_host)
+
+    def to_domain(self) -> domain.MonitorChanges:
+        return domain.MonitorChanges(
+            name=self.name,
+            host=self.host,
+            port=self.port,
+            timeout_ms=self.timeoutMs,
+            interval_s=self.intervalSeconds,
+            is_enabled=self.isEnabled,
+        )
+
+
+# -- responses (documentation) ---------------------------------------------------------
+
+StatusName = Literal["up", "down", "timeout"]
+
+
+class MonitorOut(BaseModel):
+    id: Annotated[str, Field(description="Unique identifier", pattern=r"^tcpm_[a-zA-Z0-9]+$")]
+    name: Name
+    host: Host
+    port: Port
+    timeoutMs: TimeoutMs
+    intervalSeconds: IntervalSeconds
+    isEnabled: IsEnabled
+    lastCheckedAt: Annotated[AwareDatetime | None, Field(description="Timestamp of the last check")]
+    lastStatus: Annotated[StatusName | None, Field(description="Status from the last check")]
+    lastResponseTimeMs: Annotated[
+        int | None, Field(description="Response time from the last check in milliseconds")
+    ]
+    createdAt: Annotated[AwareDatetime, Field(description="Timestamp when the monitor was created")]
+    updatedAt: Annotated[
+        AwareDatetime, Field(description="Timestamp when the monitor was last updated")
+    ]
+
+
+class MonitorEnvelope(BaseModel):
+    data: MonitorOut
+
+
+class MonitorListEnvelope(BaseModel):
+    data: list[MonitorOut]
+
+
+class ResultOut(BaseModel):
+    id: Annotated[str, Field(description="Unique identifier", pattern=r"^tcpr_[a-zA-Z0-9]+$")]
+    status: Annotated[StatusName, Field(description="Result status")]
+    responseTimeMs: Annotated[int | None, Field(description="Connection time in milliseconds")]
+    error: Annotated[
+        str | SkipJsonSchema[None],
+        Field(description="Error message when status is down or timeout; absent when up"),
+    ] = None
+    checkedAt: Annotated[AwareDatetime, Field(description="Timestamp when the check was performed")]
+
+
+class Pagination(BaseModel):
+    total: Annotated[int, Field(description="Total number of results")]
+    limit: Annotated[int, Field(description="Number of results per page")]
+    offset: Annotated[int, Field(description="Number of results skipped")]
+
+
+class ResultListEnvelope(BaseModel):
+    data: list[ResultOut]
+    pagination: Pagination
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorInfo(BaseModel):
+    code: Annotated[str, Field(examples=["VALIDATION_ERROR"])]
+    message: str
+    details: list[ErrorDetail] | SkipJsonSchema[None] = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorInfo
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+
+
+# -- JSON ------------------------------------------------------------------------------
+
+
+def monitor_json(m: Monitor) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "name": m.name,
+        "host": m.host,
+        "port": m.port,
+        "timeoutMs": m.timeout_ms,
+        "intervalSeconds": m.interval_s,
+        "isEnabled": m.is_enabled,
+        "lastCheckedAt": None if m.last_checked_at is None else rfc3339(m.last_checked_at),
+        "lastStatus": None if m.last_status is None else m.last_status.value,
+        "lastResponseTimeMs": m.last_response_time_ms,
+        "createdAt": rfc3339(m.created_at),
+        "updatedAt": rfc3339(m.updated_at),
+    }
+
+
+def result_json(r: CheckResult) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": r.id,
+        "status": r.status.value,
+        "responseTimeMs": r.response_time_ms,
+        "checkedAt": rfc3339(r.checked_at),
+    }
+    if r.error is not None:
+        body["error"] = r.error
+    return body

@@ -1,0 +1,82 @@
+"""Typed settings from ``UPWATCH_*`` variables. Built once in the CLI and passed down."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from upwatch.errors import ConfigError
+
+ENV_PREFIX = "UPWATCH_"
+SUPPORTED_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+
+class LogLevel(enum.StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+    @property
+    def number(self) -> int:
+        return logging.getLevelNamesMapping()[self.value.upper()]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    database_url: str = "sqlite:///./upwatch.db"
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    max_monitors_per_team: Annotated[int, Field(ge=0)] = 1000
+    result_retention_days: Annotated[int, Field(ge=1)] = 30
+    log_level: LogLevel = LogLevel.INFO
+    # Beyond SPEC.md §2: how many probes one process runs at once.
+    check_concurrency: Annotated[int, Field(ge=1, le=100_000)] = 2000
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        scheme, sep, _ = value.partition("://")
+        base = scheme.split("+", 1)[0]
+        if not sep or base not in SUPPORTED_SCHEMES:
+            raise ValueError(
+                f"unsupported scheme {scheme!r}: use sqlite:///path or postgresql://host/db"
+            )
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Settings from the environment, with CLI ``overrides`` (None values ignored).
+
+    A bad value raises ConfigError with a single line naming the variable.
+    """
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        origin = f"--{field.replace('_', '-')}" if field in given else ENV_PREFIX + field.upper()
+        raise ConfigError(f"{origin}: {err['msg']}") from None
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, for logs and error messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url

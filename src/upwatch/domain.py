@@ -1,0 +1,244 @@
+"""Plain dataclasses and pure rules. No I/O here."""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import re
+import secrets
+import string
+import time
+from dataclasses import dataclass
+
+BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+
+MONITOR_ID_PREFIX = "tcpm_"
+RESULT_ID_PREFIX = "tcpr_"
+RANDOM_ID_CHARS = 22  # 22 base62 characters carry ~131 bits: unguessable
+RESULT_TIME_CHARS = 8  # base62 milliseconds: sorts by time until the year 8888
+
+SCOPE_READ = "tcp-monitors:read"
+SCOPE_WRITE = "tcp-monitors:write"
+SCOPES = (SCOPE_READ, SCOPE_WRITE)
+
+# Bounds of the API document.
+NAME_MAX = 255
+HOST_MAX = 255
+PORT_MIN, PORT_MAX = 1, 65535
+TIMEOUT_MS_MIN, TIMEOUT_MS_MAX, TIMEOUT_MS_DEFAULT = 100, 60_000, 5_000
+INTERVAL_S_MIN, INTERVAL_S_MAX, INTERVAL_S_DEFAULT = 10, 86_400, 60
+
+
+class Status(enum.StrEnum):
+    UP = "up"
+    DOWN = "down"
+    TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    id: int
+    name: str
+    max_monitors: int | None  # None: the configured default applies
+    monitor_count: int
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    team: str
+    name: str | None
+    scopes: tuple[str, ...]
+    prefix: str
+    created_at: int
+    last_used_at: int | None
+    revoked_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the key's team and what it may do."""
+
+    key_id: str
+    team_id: int
+    scopes: frozenset[str]
+    last_used_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Monitor:
+    id: str
+    team_id: int
+    name: str
+    host: str
+    port: int
+    timeout_ms: int
+    interval_s: int
+    is_enabled: bool
+    created_at: int
+    updated_at: int
+    last_checked_at: int | None
+    last_status: Status | None
+    last_response_time_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewMonitor:
+    name: str
+    host: str
+    port: int
+    timeout_ms: int = TIMEOUT_MS_DEFAULT
+    interval_s: int = INTERVAL_S_DEFAULT
+    is_enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorChanges:
+    """A partial update: None means "leave as it is"."""
+
+    name: str | None = None
+    host: str | None = None
+    port: int | None = None
+    timeout_ms: int | None = None
+    interval_s: int | None = None
+    is_enabled: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    id: str
+    monitor_id: str
+    status: Status
+    response_time_ms: int | None
+    error: str | None
+    checked_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class DueCheck:
+    """A monitor claimed by a worker: what to probe, and when it was due."""
+
+    monitor_id: str
+    host: str
+    port: int
+    timeout_ms: int
+    interval_s: int
+    generation: int
+    due_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one probe saw. ``response_time_ms`` only when up; ``error`` only when not."""
+
+    status: Status
+    response_time_ms: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """An outcome tied to the claim it answers, before it becomes a stored result."""
+
+    check: DueCheck
+    outcome: Outcome
+    checked_at: int
+
+
+def random_base62(n: int) -> str:
+    return "".join(secrets.choice(BASE62) for _ in range(n))
+
+
+def to_base62(value: int, width: int) -> str:
+    chars = []
+    for _ in range(width):
+        value, rem = divmod(value, 62)
+        chars.append(BASE62[rem])
+    return "".join(reversed(chars))
+
+
+def new_monitor_id() -> str:
+    return MONITOR_ID_PREFIX + random_base62(RANDOM_ID_CHARS)
+
+
+def new_result_id(checked_at_ms: int) -> str:
+    """Time-ordered, so inserts append to the index; random tail, so unguessable."""
+    return RESULT_ID_PREFIX + to_base62(checked_at_ms, RESULT_TIME_CHARS) + random_base62(14)
+
+
+_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+
+
+def host_problem(host: str) -> str | None:
+    """Why ``host`` is not a hostname or an IP literal, or None when it is fine.
+
+    Underscores are accepted in labels: container and internal DNS names use them.
+    """
+    if host != host.strip() or any(c.isspace() for c in host):
+        return "must not contain spaces"
+    if "://" in host:
+        return "must be a hostname or IP address, without a scheme"
+    if "/" in host:
+        return "must be a hostname or IP address, without a path"
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return "must be a hostname or IP address, without a port"
+        return None
+    name = host[:-1] if host.endswith(".") else host
+    if not name or len(name) > 253:
+        return "must be a valid hostname or IP address"
+    labels = name.split(".")
+    if not all(_LABEL.match(label) for label in labels):
+        return "must be a valid hostname or IP address"
+    if labels[-1].isdigit():
+        # All-numeric last label: only an IPv4 literal can look like this.
+        try:
+            ipaddress.IPv4Address(name)
+        except ValueError:
+            return "must be a valid hostname or IP address"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Reschedule:
+    """How an update moves a monitor's schedule."""
+
+    next_due_at: int | None  # None: keep the current due time
+    new_generation: bool  # in-flight checks of the old target are to be discarded
+
+
+def reschedule(before: Monitor, changes: MonitorChanges, at: int) -> Reschedule:
+    """SPEC §5: re-enabled or re-targeted monitors are checked at once; a new interval
+    applies from the last check (at once if that is already past); a new timeout applies
+    from the next check, which needs nothing here."""
+    enabled = before.is_enabled if changes.is_enabled is None else changes.is_enabled
+    retargeted = (changes.host is not None and changes.host != before.host) or (
+        changes.port is not None and changes.port != before.port
+    )
+    re_enabled = enabled and not before.is_enabled
+    new_generation = retargeted or enabled != before.is_enabled
+    if enabled and (retargeted or re_enabled):
+        return Reschedule(at, new_generation)
+    interval = changes.interval_s
+    if interval is not None and interval != before.interval_s and before.last_checked_at:
+        return Reschedule(max(at, before.last_checked_at + interval * 1000), new_generation)
+    return Reschedule(None, new_generation)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a worker does with one claimed monitor: probe it at ``run_at`` (or not at
+    all, when ``run_at`` is None) and when the monitor is due next."""
+
+    check: DueCheck
+    run_at: int | None
+    next_due_at: int
+
+
+def rfc3339(ms: int) -> str:
+    """RFC 3339, UTC, milliseconds, ``Z``: ``2026-02-14T12:00:00.123Z``."""
+    seconds, millis = divmod(ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"

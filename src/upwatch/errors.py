@@ -1,0 +1,42 @@
+"""The exception hierarchy. An exception's docstring is its default message."""
+
+from __future__ import annotations
+
+
+class UpwatchError(Exception):
+    """Something went wrong."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class ConfigError(UpwatchError):
+    """Invalid configuration."""
+
+
+class DatabaseUnavailable(UpwatchError):
+    """The database cannot be reached."""
+
+
+class NotFound(UpwatchError):
+    """TCP monitor not found."""
+
+
+class LimitExceeded(UpwatchError):
+    """Maximum number of TCP monitors reached."""
+
+
+class TeamNotFound(UpwatchError):
+    """No such team."""
+
+
+class TeamExists(UpwatchError):
+    """A team with this name already exists."""
+
+
+class KeyNotFound(UpwatchError):
+    """No such API key."""

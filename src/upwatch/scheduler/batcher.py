@@ -1,0 +1,76 @@
+"""Buffers observations and writes them in batches, one transaction each."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from upwatch.domain import Observation
+from upwatch.errors import DatabaseUnavailable
+from upwatch.store import Store
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX_ROWS = 1_000
+FLUSH_INTERVAL_S = 0.25
+BUFFER_MAX_ROWS = 200_000  # ~100 s of checks at 2,000/s held through a database outage
+RETRY_BACKOFF_MAX_S = 5.0
+
+
+class ResultBatcher:
+    def __init__(self, store: Store, *, buffer_max_rows: int = BUFFER_MAX_ROWS) -> None:
+        self._store = store
+        self._buffer: list[Observation] = []
+        self._buffer_max = buffer_max_rows
+        self._full = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self.dropped = 0
+        self.written = 0
+
+    def __len__(self) -> int:
+        return len(self._buffer)
+
+    def add(self, observation: Observation) -> None:
+        if len(self._buffer) >= self._buffer_max:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.error(
+                    "result buffer full (%d rows): %d results dropped so far",
+                    self._buffer_max,
+                    self.dropped,
+                )
+            return
+        self._buffer.append(observation)
+        if len(self._buffer) >= BATCH_MAX_ROWS:
+            self._full.set()
+
+    async def flush(self) -> int:
+        """Write everything buffered. Raises DatabaseUnavailable, keeping what is unwritten."""
+        async with self._lock:
+            written = 0
+            while self._buffer:
+                batch = self._buffer[:BATCH_MAX_ROWS]
+                await self._store.save_results(batch)
+                # Only now drop them: adds during the await went to the end.
+                del self._buffer[: len(batch)]
+                written += len(batch)
+            self.written += written
+            return written
+
+    async def run(self) -> None:
+        """Flush every FLUSH_INTERVAL_S, or sooner when a batch is full, until cancelled."""
+        backoff = FLUSH_INTERVAL_S
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._full.wait(), timeout=backoff)
+            self._full.clear()
+            try:
+                await self.flush()
+                backoff = FLUSH_INTERVAL_S
+            except DatabaseUnavailable as exc:
+                backoff = min(backoff * 2, RETRY_BACKOFF_MAX_S)
+                log.warning("%s; %d results held, retrying in %.1f s", exc, len(self), backoff)
+            except Exception:
+                backoff = min(backoff * 2, RETRY_BACKOFF_MAX_S)
+                log.exception("writing results failed; %d results held", len(self))

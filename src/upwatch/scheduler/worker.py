@@ -1,0 +1,200 @@
+"""The worker loop: claim due monitors, probe them on time, hand outcomes to the batcher.
+
+``run_once`` is one step (tests drive it with an injected clock); ``run`` repeats it
+with named side tasks and shuts down gracefully.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import resource
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+from upwatch.clock import Clock, SystemClock
+from upwatch.config import Settings
+from upwatch.domain import DueCheck, Observation, Outcome
+from upwatch.errors import DatabaseUnavailable
+from upwatch.probes import tcp
+from upwatch.scheduler.batcher import ResultBatcher
+from upwatch.scheduler.planning import plan
+from upwatch.store import Store
+
+log = logging.getLogger(__name__)
+
+Probe = Callable[[str, int, int], Awaitable[Outcome]]
+
+POLL_INTERVAL_S = 0.25  # new, re-enabled and re-targeted monitors start within this
+CLAIM_LOOKAHEAD_MS = 500  # claim a little early, then start each check on its due time
+CLAIM_BATCH = 1_000
+PURGE_INTERVAL_S = 600.0
+SHUTDOWN_GRACE_S = 5.0  # in-flight checks get this long to finish at shutdown
+DNS_RESOLVER_THREADS = 64  # getaddrinfo blocks a thread; the default pool has ~6
+ERROR_BACKOFF_MAX_S = 5.0
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        probe: Probe = tcp.probe,
+        lookahead_ms: int = CLAIM_LOOKAHEAD_MS,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._clock = clock or SystemClock()
+        self._probe = probe
+        self._lookahead_ms = lookahead_ms
+        self._slots = asyncio.Semaphore(settings.check_concurrency)
+        self._pending: dict[int, tuple[asyncio.TimerHandle, DueCheck]] = {}
+        self._next_token = 0
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self.batcher = ResultBatcher(store)
+
+    # -- one step ----------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Claim what is due now (or within the look-ahead) and schedule it.
+        Returns how many checks were scheduled."""
+        at = self._clock.now_ms()
+        scheduled = 0
+        while True:
+            plans = await self._store.claim_due(
+                horizon=at + self._lookahead_ms, limit=CLAIM_BATCH, planner=partial(plan, at=at)
+            )
+            for p in plans:
+                if p.run_at is not None:
+                    self._schedule(p.check, delay_s=(p.run_at - at) / 1000)
+                    scheduled += 1
+            if len(plans) < CLAIM_BATCH:
+                return scheduled
+
+    async def drain(self) -> None:
+        """Wait for every scheduled and running check, then write all results."""
+        while self._pending or self._in_flight:
+            if self._in_flight:
+                await asyncio.gather(*self._in_flight, return_exceptions=True)
+            else:
+                await asyncio.sleep(0.01)
+        await self.batcher.flush()
+
+    def wake(self) -> None:
+        """Look for due monitors now (a monitor was created or changed in this process)."""
+        self._wake.set()
+
+    # -- checks ------------------------------------------------------------------------
+
+    def _schedule(self, check: DueCheck, *, delay_s: float) -> None:
+        if delay_s <= 0:
+            self._start(check)
+            return
+        token = self._next_token
+        self._next_token += 1
+        handle = asyncio.get_running_loop().call_later(delay_s, self._fire, token)
+        self._pending[token] = (handle, check)
+
+    def _fire(self, token: int) -> None:
+        _, check = self._pending.pop(token)
+        self._start(check)
+
+    def _start(self, check: DueCheck) -> None:
+        task = asyncio.create_task(self._check(check))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _check(self, check: DueCheck) -> None:
+        async with self._slots:
+            checked_at = self._clock.now_ms()
+            try:
+                outcome = await self._probe(check.host, check.port, check.timeout_ms)
+            except Exception:
+                log.exception("probe of %s:%d failed unexpectedly", check.host, check.port)
+                return
+        self.batcher.add(Observation(check, outcome, checked_at))
+
+    # -- the loop ----------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Check until ``stop`` is set; then finish or drop in-flight checks, give back
+        unstarted claims and flush every result."""
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(
+            ThreadPoolExecutor(DNS_RESOLVER_THREADS, thread_name_prefix="upwatch-dns")
+        )
+        raise_fd_limit()
+        side = [
+            asyncio.create_task(self._claim_loop(), name="upwatch-claim"),
+            asyncio.create_task(self.batcher.run(), name="upwatch-batcher"),
+            asyncio.create_task(self._purge_loop(), name="upwatch-purge"),
+        ]
+        log.info("checker started (concurrency %d)", self._settings.check_concurrency)
+        try:
+            await stop.wait()
+        finally:
+            await self._shutdown(side)
+
+    async def _shutdown(self, side: list[asyncio.Task[None]]) -> None:
+        for task in side:
+            task.cancel()
+        await asyncio.gather(*side, return_exceptions=True)
+        for handle, _ in self._pending.values():
+            handle.cancel()
+        unstarted = [check for _, check in self._pending.values()]
+        self._pending.clear()
+        if self._in_flight:
+            _, late = await asyncio.wait(self._in_flight, timeout=SHUTDOWN_GRACE_S)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("dropped %d checks still running at shutdown", len(late))
+        try:
+            await self._store.release(unstarted)
+            written = await self.batcher.flush()
+            log.info("checker stopped; %d results written at shutdown", written)
+        except DatabaseUnavailable as exc:
+            log.error(
+                "checker stopped; %d results could not be written: %s", len(self.batcher), exc
+            )
+
+    async def _claim_loop(self) -> None:
+        backoff = POLL_INTERVAL_S
+        while True:
+            try:
+                await self.run_once()
+                backoff = POLL_INTERVAL_S
+            except DatabaseUnavailable as exc:
+                backoff = min(backoff * 2, ERROR_BACKOFF_MAX_S)
+                log.warning("claiming due checks failed: %s; retrying in %.1f s", exc, backoff)
+            except Exception:
+                backoff = min(backoff * 2, ERROR_BACKOFF_MAX_S)
+                log.exception("claiming due checks failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            self._wake.clear()
+
+    async def _purge_loop(self) -> None:
+        retention_ms = self._settings.result_retention_days * 86_400_000
+        while True:
+            try:
+                purged = await self._store.purge_results(before=self._clock.now_ms() - retention_ms)
+                if purged:
+                    log.info(
+                        "purged %d results older than %d days", purged, retention_ms // 86_400_000
+                    )
+            except Exception as exc:
+                log.warning("purging old results failed: %s", exc)
+            await asyncio.sleep(PURGE_INTERVAL_S)
+
+
+def raise_fd_limit() -> None:
+    """Every check in flight holds a socket: lift the soft descriptor limit to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

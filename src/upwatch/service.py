@@ -1,0 +1,170 @@
+"""Running processes: the API server and/or the checker on one event loop, with
+migrations at start and a graceful stop on SIGTERM / SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
+
+import uvicorn
+
+from upwatch.api import create_app
+from upwatch.config import Settings, redact_url
+from upwatch.errors import DatabaseUnavailable, UpwatchError
+from upwatch.scheduler import Worker
+from upwatch.store import Store, open_engine, upgrade
+from upwatch.store.migrate import is_current
+
+log = logging.getLogger("upwatch")
+
+T = TypeVar("T")
+
+# Server-side timeouts and limits: idle and slow clients cannot hold connections.
+KEEP_ALIVE_TIMEOUT_S = 5
+GRACEFUL_SHUTDOWN_S = 10
+
+
+class StartupError(UpwatchError):
+    """upwatch could not start."""
+
+
+def run(main: Callable[[], Awaitable[T]]) -> T:
+    """Run ``main`` on uvloop where it is installed, else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        return asyncio.run(main())
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main())
+
+
+async def open_store(settings: Settings, *, migrate: bool) -> Store:
+    """A Store on a database that answers and is at the newest schema, or StartupError."""
+    store = Store(
+        open_engine(settings.database_url), default_max_monitors=settings.max_monitors_per_team
+    )
+    where = redact_url(settings.database_url)
+    try:
+        if migrate:
+            await upgrade(store.engine)
+        elif not await is_current(store.engine):
+            raise StartupError(f"database {where} needs migrating: run `upwatch migrate`")
+    except DatabaseUnavailable as exc:
+        await store.close()
+        raise StartupError(f"cannot open database {where}: {exc}") from None
+    except StartupError:
+        await store.close()
+        raise
+    except Exception as exc:
+        await store.close()
+        raise StartupError(f"cannot open database {where}: {_first_line(exc)}") from None
+    return store
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without its own signal handling: ours stops the checker too."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _server(settings: Settings, store: Store, worker: Worker | None) -> _Server:
+    app = create_app(settings, store, on_change=worker.wake if worker else None)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        http="httptools",
+        lifespan="off",
+        log_config=None,
+        access_log=settings.log_level.value == "debug",
+        server_header=False,
+        timeout_keep_alive=KEEP_ALIVE_TIMEOUT_S,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+    return _Server(config)
+
+
+async def serve(settings: Settings, *, api: bool, checker: bool, migrate: bool) -> int:
+    """Run until SIGTERM/SIGINT. Returns the process exit status."""
+    sock = listen(settings.host, settings.port) if api else None
+    try:
+        store = await open_store(settings, migrate=migrate)
+    except BaseException:
+        if sock is not None:
+            sock.close()
+        raise
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    worker = Worker(settings, store) if checker else None
+    tasks: dict[asyncio.Task[object], str] = {}
+    server = _server(settings, store, worker) if api else None
+    if server is not None:
+        assert sock is not None
+        serving = server.serve(sockets=[sock])
+        tasks[asyncio.create_task(serving, name="upwatch-api")] = "API server"
+        log.info("API listening on http://%s", _hostport(settings.host, settings.port))
+    if worker is not None:
+        tasks[asyncio.create_task(worker.run(stop), name="upwatch-checker")] = "checker"
+    waiter = asyncio.create_task(stop.wait())
+    status = 0
+    try:
+        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not waiter:
+                status = 1
+                reason = task.exception() if not task.cancelled() else "cancelled"
+                log.error("%s stopped unexpectedly: %s", tasks[task], reason or "exited")
+    except BaseException:
+        status = 1
+        raise
+    finally:
+        stop.set()
+        if server is not None:
+            server.should_exit = True
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        if any(isinstance(r, BaseException) for r in results):
+            status = 1
+        waiter.cancel()
+        await store.close()
+    log.info("stopped")
+    return status
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The API's listening socket, bound before anything else starts, so that a taken
+    port is a one-line error rather than a server that half starts."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[
+            0
+        ][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(2048)
+        except OSError:
+            sock.close()
+            raise
+    except OSError as exc:
+        raise StartupError(
+            f"cannot listen on {_hostport(host, port)}: {exc.strerror or exc}"
+        ) from None
+    return sock
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,660 @@
+"""The Store: every query upwatch runs, returning domain objects."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import Row, bindparam, delete, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from upwatch.domain import (
+    ApiKey,
+    CheckResult,
+    DueCheck,
+    Monitor,
+    MonitorChanges,
+    NewMonitor,
+    Observation,
+    Plan,
+    Principal,
+    Status,
+    Team,
+    new_monitor_id,
+    new_result_id,
+    reschedule,
+)
+from upwatch.errors import (
+    DatabaseUnavailable,
+    KeyNotFound,
+    LimitExceeded,
+    NotFound,
+    TeamExists,
+    TeamNotFound,
+)
+from upwatch.store.engine import WRITE_OPTION
+from upwatch.store.tables import api_keys, check_results, monitors, teams
+
+# A key's last use is written at most this often: a write per request would
+# serialise every read on SQLite.
+LAST_USED_GRANULARITY_MS = 60_000
+PURGE_CHUNK_ROWS = 5_000
+
+Planner = Callable[[Sequence[DueCheck]], Sequence[Plan]]
+
+_MONITOR_COLUMNS = (
+    monitors.c.id,
+    monitors.c.team_id,
+    monitors.c.name,
+    monitors.c.host,
+    monitors.c.port,
+    monitors.c.timeout_ms,
+    monitors.c.interval_s,
+    monitors.c.is_enabled,
+    monitors.c.created_at,
+    monitors.c.updated_at,
+    monitors.c.last_checked_at,
+    monitors.c.last_status,
+    monitors.c.last_response_time_ms,
+)
+_RESULT_COLUMNS = (
+    check_results.c.id,
+    check_results.c.monitor_id,
+    check_results.c.status,
+    check_results.c.response_time_ms,
+    check_results.c.error,
+    check_results.c.checked_at,
+)
+
+
+def _monitor(row: Row[Any]) -> Monitor:
+    return Monitor(
+        id=row.id,
+        team_id=row.team_id,
+        name=row.name,
+        host=row.host,
+        port=row.port,
+        timeout_ms=row.timeout_ms,
+        interval_s=row.interval_s,
+        is_enabled=bool(row.is_enabled),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        last_checked_at=row.last_checked_at,
+        last_status=Status(row.last_status) if row.last_status else None,
+        last_response_time_ms=row.last_response_time_ms,
+    )
+
+
+def _result(row: Row[Any]) -> CheckResult:
+    return CheckResult(
+        id=row.id,
+        monitor_id=row.monitor_id,
+        status=Status(row.status),
+        response_time_ms=row.response_time_ms,
+        error=row.error,
+        checked_at=row.checked_at,
+    )
+
+
+def _team(row: Row[Any]) -> Team:
+    return Team(
+        id=row.id,
+        name=row.name,
+        max_monitors=row.max_monitors,
+        monitor_count=row.monitor_count,
+        created_at=row.created_at,
+    )
+
+
+def _key(row: Row[Any]) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        team=row.team,
+        name=row.name,
+        scopes=tuple(row.scopes.split()),
+        prefix=row.prefix,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class Store:
+    """All SQL lives here. Methods take ``at`` (ms) where time matters: only callers
+    read the clock."""
+
+    def __init__(self, engine: AsyncEngine, *, default_max_monitors: int) -> None:
+        self._engine = engine
+        self._default_max = default_max_monitors
+        self._pg = engine.dialect.name == "postgresql"
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    # -- plumbing --------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engine.connect() as conn:
+                yield conn
+        except Exception as exc:
+            failure = _unavailable(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engine.connect() as conn:
+                await conn.execution_options(**{WRITE_OPTION: True})
+                async with conn.begin():
+                    yield conn
+        except Exception as exc:
+            failure = _unavailable(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    def _insert(self, table: Any) -> Any:
+        return (postgresql.insert if self._pg else sqlite.insert)(table)
+
+    async def ping(self) -> bool:
+        try:
+            async with self._read() as conn:
+                await conn.execute(text("SELECT 1"))
+        except DatabaseUnavailable:
+            return False
+        return True
+
+    # -- teams -----------------------------------------------------------------------
+
+    async def create_team(self, name: str, max_monitors: int | None, *, at: int) -> Team:
+        async with self._write() as conn:
+            stmt = (
+                self._insert(teams)
+                .values(name=name, max_monitors=max_monitors, monitor_count=0, created_at=at)
+                .on_conflict_do_nothing(index_elements=["name"])
+                .returning(*teams.c)
+            )
+            row = (await conn.execute(stmt)).first()
+        if row is None:
+            raise TeamExists(f"team {name!r} already exists")
+        return _team(row)
+
+    async def update_team(self, name: str, max_monitors: int | None) -> Team:
+        async with self._write() as conn:
+            stmt = (
+                update(teams)
+                .where(teams.c.name == name)
+                .values(max_monitors=max_monitors)
+                .returning(*teams.c)
+            )
+            row = (await conn.execute(stmt)).first()
+        if row is None:
+            raise TeamNotFound(f"no team named {name!r}")
+        return _team(row)
+
+    async def list_teams(self) -> list[Team]:
+        async with self._read() as conn:
+            rows = (await conn.execute(select(teams).order_by(teams.c.name))).all()
+        return [_team(r) for r in rows]
+
+    def effective_limit(self, team: Team) -> int:
+        return self._default_max if team.max_monitors is None else team.max_monitors
+
+    async def _team_id(self, conn: AsyncConnection, name: str, *, at: int) -> int:
+        """The id of team ``name``, creating the team if need be."""
+        await conn.execute(
+            self._insert(teams)
+            .values(name=name, max_monitors=None, monitor_count=0, created_at=at)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        team_id = await conn.scalar(select(teams.c.id).where(teams.c.name == name))
+        assert team_id is not None
+        return int(team_id)
+
+    # -- API keys --------------------------------------------------------------------
+
+    async def create_key(
+        self,
+        *,
+        key_id: str,
+        team: str,
+        name: str | None,
+        scopes: Sequence[str],
+        key_hash: str,
+        prefix: str,
+        at: int,
+    ) -> ApiKey:
+        async with self._write() as conn:
+            team_id = await self._team_id(conn, team, at=at)
+            await conn.execute(
+                insert(api_keys).values(
+                    id=key_id,
+                    team_id=team_id,
+                    name=name,
+                    key_hash=key_hash,
+                    prefix=prefix,
+                    scopes=" ".join(scopes),
+                    created_at=at,
+                )
+            )
+        return ApiKey(key_id, team, name, tuple(scopes), prefix, at, None, None)
+
+    async def list_keys(self, team: str | None = None) -> list[ApiKey]:
+        stmt = (
+            select(api_keys, teams.c.name.label("team"))
+            .join(teams, teams.c.id == api_keys.c.team_id)
+            .order_by(api_keys.c.created_at, api_keys.c.id)
+        )
+        if team is not None:
+            stmt = stmt.where(teams.c.name == team)
+        async with self._read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_key(r) for r in rows]
+
+    async def revoke_key(self, key_id: str, *, at: int) -> ApiKey:
+        async with self._write() as conn:
+            await conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=at)
+            )
+            row = (
+                await conn.execute(
+                    select(api_keys, teams.c.name.label("team"))
+                    .join(teams, teams.c.id == api_keys.c.team_id)
+                    .where(api_keys.c.id == key_id)
+                )
+            ).first()
+        if row is None:
+            raise KeyNotFound(f"no API key with id {key_id!r}")
+        return _key(row)
+
+    async def authenticate(self, key_hash: str, *, at: int) -> Principal | None:
+        """The principal for an unrevoked key with this hash, or None. Read every time
+        (no cache), so revocations and new keys take effect at once."""
+        stmt = select(
+            api_keys.c.id, api_keys.c.team_id, api_keys.c.scopes, api_keys.c.last_used_at
+        ).where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
+        async with self._read() as conn:
+            row = (await conn.execute(stmt)).first()
+        if row is None:
+            return None
+        if row.last_used_at is None or at - row.last_used_at >= LAST_USED_GRANULARITY_MS:
+            await self._touch_key(row.id, at)
+        return Principal(row.id, row.team_id, frozenset(row.scopes.split()), row.last_used_at)
+
+    async def _touch_key(self, key_id: str, at: int) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                update(api_keys)
+                .where(
+                    api_keys.c.id == key_id,
+                    (api_keys.c.last_used_at.is_(None))
+                    | (api_keys.c.last_used_at <= at - LAST_USED_GRANULARITY_MS),
+                )
+                .values(last_used_at=at)
+            )
+
+    # -- monitors --------------------------------------------------------------------
+
+    async def create_monitor(self, team_id: int, new: NewMonitor, *, at: int) -> Monitor:
+        monitor = Monitor(
+            id=new_monitor_id(),
+            team_id=team_id,
+            name=new.name,
+            host=new.host,
+            port=new.port,
+            timeout_ms=new.timeout_ms,
+            interval_s=new.interval_s,
+            is_enabled=new.is_enabled,
+            created_at=at,
+            updated_at=at,
+            last_checked_at=None,
+            last_status=None,
+            last_response_time_ms=None,
+        )
+        async with self._write() as conn:
+            # One conditional UPDATE takes the slot: it holds under any concurrency,
+            # since PostgreSQL re-checks the condition on the locked row and SQLite
+            # serialises writers.
+            taken = await conn.execute(
+                update(teams)
+                .where(
+                    teams.c.id == team_id,
+                    teams.c.monitor_count < func.coalesce(teams.c.max_monitors, self._default_max),
+                )
+                .values(monitor_count=teams.c.monitor_count + 1)
+            )
+            if taken.rowcount != 1:
+                raise LimitExceeded
+            await conn.execute(
+                insert(monitors).values(
+                    id=monitor.id,
+                    team_id=team_id,
+                    name=monitor.name,
+                    host=monitor.host,
+                    port=monitor.port,
+                    timeout_ms=monitor.timeout_ms,
+                    interval_s=monitor.interval_s,
+                    is_enabled=monitor.is_enabled,
+                    created_at=at,
+                    updated_at=at,
+                    next_due_at=at,  # checked at once
+                )
+            )
+        return monitor
+
+    async def get_monitor(self, team_id: int, monitor_id: str) -> Monitor:
+        stmt = select(*_MONITOR_COLUMNS).where(
+            monitors.c.id == monitor_id, monitors.c.team_id == team_id
+        )
+        async with self._read() as conn:
+            row = (await conn.execute(stmt)).first()
+        if row is None:
+            raise NotFound
+        return _monitor(row)
+
+    async def list_monitors(self, team_id: int) -> list[Monitor]:
+        stmt = (
+            select(*_MONITOR_COLUMNS)
+            .where(monitors.c.team_id == team_id)
+            .order_by(monitors.c.created_at, monitors.c.id)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_monitor(r) for r in rows]
+
+    async def update_monitor(
+        self, team_id: int, monitor_id: str, changes: MonitorChanges, *, at: int
+    ) -> Monitor:
+        async with self._write() as conn:
+            stmt = select(*_MONITOR_COLUMNS, monitors.c.generation).where(
+                monitors.c.id == monitor_id, monitors.c.team_id == team_id
+            )
+            if self._pg:
+                stmt = stmt.with_for_update()
+            row = (await conn.execute(stmt)).first()
+            if row is None:
+                raise NotFound
+            before = _monitor(row)
+            plan = reschedule(before, changes, at)
+            values: dict[str, Any] = {
+                "name": changes.name,
+                "host": changes.host,
+                "port": changes.port,
+                "timeout_ms": changes.timeout_ms,
+                "interval_s": changes.interval_s,
+                "is_enabled": changes.is_enabled,
+            }
+            values = {k: v for k, v in values.items() if v is not None}
+            values["updated_at"] = at
+            if plan.next_due_at is not None:
+                values["next_due_at"] = plan.next_due_at
+            if plan.new_generation:
+                values["generation"] = row.generation + 1
+            await conn.execute(update(monitors).where(monitors.c.id == monitor_id).values(values))
+        return replace(
+            before,
+            **{k: v for k, v in values.items() if k in Monitor.__dataclass_fields__},
+        )
+
+    async def delete_monitor(self, team_id: int, monitor_id: str) -> None:
+        async with self._write() as conn:
+            gone = await conn.execute(
+                delete(monitors).where(monitors.c.id == monitor_id, monitors.c.team_id == team_id)
+            )
+            if gone.rowcount != 1:
+                raise NotFound
+            await conn.execute(
+                update(teams)
+                .where(teams.c.id == team_id)
+                .values(monitor_count=teams.c.monitor_count - 1)
+            )
+
+    # -- results ---------------------------------------------------------------------
+
+    async def list_results(
+        self, team_id: int, monitor_id: str, *, limit: int, offset: int
+    ) -> tuple[list[CheckResult], int]:
+        """A page of results, newest first, and the monitor's total result count."""
+        async with self._read() as conn:
+            total = await conn.scalar(
+                select(monitors.c.result_count).where(
+                    monitors.c.id == monitor_id, monitors.c.team_id == team_id
+                )
+            )
+            if total is None:
+                raise NotFound
+            rows = (
+                await conn.execute(
+                    select(*_RESULT_COLUMNS)
+                    .where(check_results.c.monitor_id == monitor_id)
+                    .order_by(check_results.c.checked_at.desc(), check_results.c.id.desc())
+                    .limit(limit)
+                    .offset(offset)
+                )
+            ).all()
+        return [_result(r) for r in rows], int(total)
+
+    async def require_monitor(self, team_id: int, monitor_id: str) -> None:
+        """Raise NotFound unless the team has this monitor."""
+        async with self._read() as conn:
+            found = await conn.scalar(
+                select(monitors.c.id).where(
+                    monitors.c.id == monitor_id, monitors.c.team_id == team_id
+                )
+            )
+        if found is None:
+            raise NotFound
+
+    # -- the checker -----------------------------------------------------------------
+
+    async def claim_due(self, *, horizon: int, limit: int, planner: Planner) -> list[Plan]:
+        """Claim up to ``limit`` enabled monitors due by ``horizon``, and move each one's
+        due time to what ``planner`` says. Moving the due time is the claim: no other
+        worker sees the monitor until then (a worker that dies loses one check at most).
+        On PostgreSQL, rows another worker is claiming are skipped, not waited for."""
+        stmt = (
+            select(
+                monitors.c.id,
+                monitors.c.host,
+                monitors.c.port,
+                monitors.c.timeout_ms,
+                monitors.c.interval_s,
+                monitors.c.generation,
+                monitors.c.next_due_at,
+            )
+            .where(monitors.c.is_enabled == True, monitors.c.next_due_at <= horizon)  # noqa: E712
+            .order_by(monitors.c.next_due_at)
+            .limit(limit)
+        )
+        if self._pg:
+            stmt = stmt.with_for_update(skip_locked=True)
+        async with self._write() as conn:
+            rows = (await conn.execute(stmt)).all()
+            if not rows:
+                return []
+            due = [
+                DueCheck(
+                    r.id, r.host, r.port, r.timeout_ms, r.interval_s, r.generation, r.next_due_at
+                )
+                for r in rows
+            ]
+            plans = list(planner(due))
+            await conn.execute(
+                update(monitors)
+                .where(monitors.c.id == bindparam("b_id"))
+                .values(next_due_at=bindparam("b_next")),
+                [{"b_id": p.check.monitor_id, "b_next": p.next_due_at} for p in plans],
+            )
+        return plans
+
+    async def release(self, checks: Sequence[DueCheck]) -> None:
+        """Give back claims that will not be run (shutdown): each monitor is due again at
+        its old time, unless something else has moved it meanwhile."""
+        if not checks:
+            return
+        async with self._write() as conn:
+            await conn.execute(
+                update(monitors)
+                .where(
+                    monitors.c.id == bindparam("b_id"),
+                    monitors.c.next_due_at == bindparam("b_claimed"),
+                )
+                .values(next_due_at=bindparam("b_due")),
+                [
+                    {
+                        "b_id": c.monitor_id,
+                        "b_claimed": c.due_at + c.interval_s * 1000,
+                        "b_due": c.due_at,
+                    }
+                    for c in checks
+                ],
+            )
+
+    async def save_results(self, observations: Sequence[Observation]) -> list[CheckResult]:
+        """Store a batch of observations in one transaction and update each monitor's
+        last-check fields. Observations for deleted or disabled monitors, or claimed
+        before a change of target, are dropped. Returns what was stored."""
+        if not observations:
+            return []
+        ids = sorted({o.check.monitor_id for o in observations})
+        async with self._write() as conn:
+            stmt = (
+                select(monitors.c.id, monitors.c.generation, monitors.c.last_checked_at)
+                .where(monitors.c.id.in_(ids), monitors.c.is_enabled == True)  # noqa: E712
+                .order_by(monitors.c.id)
+            )
+            if self._pg:
+                stmt = stmt.with_for_update()  # in id order: no deadlock between writers
+            live = {r.id: r for r in (await conn.execute(stmt)).all()}
+            kept = [
+                o
+                for o in observations
+                if (m := live.get(o.check.monitor_id)) is not None
+                and m.generation == o.check.generation
+            ]
+            if not kept:
+                return []
+            results = [
+                CheckResult(
+                    id=new_result_id(o.checked_at),
+                    monitor_id=o.check.monitor_id,
+                    status=o.outcome.status,
+                    response_time_ms=o.outcome.response_time_ms,
+                    error=o.outcome.error,
+                    checked_at=o.checked_at,
+                )
+                for o in kept
+            ]
+            await conn.execute(
+                insert(check_results),
+                [
+                    {
+                        "id": r.id,
+                        "monitor_id": r.monitor_id,
+                        "checked_at": r.checked_at,
+                        "status": r.status.value,
+                        "response_time_ms": r.response_time_ms,
+                        "error": r.error,
+                    }
+                    for r in results
+                ],
+            )
+            counts, newest = _last_checks(results, live)
+            await conn.execute(
+                update(monitors)
+                .where(monitors.c.id == bindparam("b_id"))
+                .values(result_count=monitors.c.result_count + bindparam("b_n")),
+                counts,
+            )
+            if newest:
+                await conn.execute(
+                    update(monitors)
+                    .where(monitors.c.id == bindparam("b_id"))
+                    .values(
+                        last_checked_at=bindparam("b_at"),
+                        last_status=bindparam("b_status"),
+                        last_response_time_ms=bindparam("b_rt"),
+                    ),
+                    newest,
+                )
+        return results
+
+    async def purge_results(self, *, before: int) -> int:
+        """Delete results checked before ``before`` (ms), in chunks; returns how many."""
+        total = 0
+        while True:
+            async with self._write() as conn:
+                chunk = (
+                    select(check_results.c.id)
+                    .where(check_results.c.checked_at < before)
+                    .limit(PURGE_CHUNK_ROWS)
+                    .scalar_subquery()
+                )
+                rows = (
+                    await conn.execute(
+                        delete(check_results)
+                        .where(check_results.c.id.in_(chunk))
+                        .returning(check_results.c.monitor_id)
+                    )
+                ).all()
+                per_monitor = Counter(r.monitor_id for r in rows)
+                if per_monitor:
+                    await conn.execute(
+                        update(monitors)
+                        .where(monitors.c.id == bindparam("b_id"))
+                        .values(result_count=monitors.c.result_count - bindparam("b_n")),
+                        [{"b_id": k, "b_n": n} for k, n in per_monitor.items()],
+                    )
+            total += len(rows)
+            if len(rows) < PURGE_CHUNK_ROWS:
+                return total
+
+
+def _last_checks(
+    results: Sequence[CheckResult], live: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Per monitor: how many results were added; and its newest result, unless the stored
+    last check is newer (batches may land out of order)."""
+    newest: dict[str, CheckResult] = {}
+    counts: Counter[str] = Counter()
+    for r in results:
+        counts[r.monitor_id] += 1
+        if r.monitor_id not in newest or r.checked_at >= newest[r.monitor_id].checked_at:
+            newest[r.monitor_id] = r
+    count_rows = [{"b_id": k, "b_n": n} for k, n in counts.items()]
+    last_rows = [
+        {"b_id": k, "b_at": r.checked_at, "b_status": r.status.value, "b_rt": r.response_time_ms}
+        for k, r in newest.items()
+        if live[k].last_checked_at is None or live[k].last_checked_at <= r.checked_at
+    ]
+    return count_rows, last_rows
+
+
+def _unavailable(exc: Exception) -> Exception:
+    """Connection-level failures become DatabaseUnavailable; anything else is a bug
+    and passes through unchanged."""
+    if isinstance(exc, (OperationalError, InterfaceError, OSError, TimeoutError)) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    ):
+        return DatabaseUnavailable(f"database unavailable: {_short(exc)}")
+    return exc
+
+
+def _short(exc: BaseException) -> str:
+    cause = getattr(exc, "orig", None) or exc
+    return str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__

@@ -1,0 +1,108 @@
+"""Table definitions. Times are integer milliseconds since the Unix epoch (UTC):
+exact to the millisecond and identical on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    text,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("max_monitors", Integer, nullable=True),  # NULL: the configured default
+    Column("monitor_count", Integer, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "team_id", Integer, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("name", String(255), nullable=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(32), nullable=False),
+    Column("scopes", String(255), nullable=False),  # space-separated
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_used_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "team_id", Integer, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("name", String(255), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("timeout_ms", Integer, nullable=False),
+    Column("interval_s", Integer, nullable=False),
+    Column("is_enabled", Boolean(create_constraint=False), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("last_checked_at", BigInteger, nullable=True),
+    Column("last_status", String(16), nullable=True),
+    Column("last_response_time_ms", Integer, nullable=True),
+    # The schedule lives here: when the next check is due. Claiming a check moves it on.
+    Column("next_due_at", BigInteger, nullable=False),
+    # Bumped when what is probed changes (host, port, enabled): results of checks
+    # claimed under an older generation are discarded.
+    Column("generation", Integer, nullable=False, server_default="0"),
+    # Kept in step with check_results, so pagination.total never counts rows.
+    Column("result_count", BigInteger, nullable=False, server_default="0"),
+    Index(
+        "ix_monitors_due",
+        "next_due_at",
+        postgresql_where=text("is_enabled"),
+        sqlite_where=text("is_enabled = 1"),
+    ),
+)
+
+check_results = Table(
+    "check_results",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "monitor_id",
+        String(32),
+        ForeignKey("monitors.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("checked_at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("response_time_ms", Integer, nullable=True),
+    Column("error", String(255), nullable=True),
+    CheckConstraint("status IN ('up', 'down', 'timeout')", name="status"),
+    # "This monitor's results, newest first" is one index range scan.
+    Index("ix_check_results_monitor_newest", "monitor_id", "checked_at", "id"),
+    # Retention purges by age.
+    Index("ix_check_results_checked_at", "checked_at"),
+)
