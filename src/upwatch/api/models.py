@@ -41,15 +41,22 @@ def _checked_host(value: str | None) -> str | None:
     return value
 
 
-def _drop_null_defaults(schema: dict[str, Any]) -> None:
-    """Optional update fields default to "unchanged", not to null: say nothing."""
+def _as_in_the_api_document(schema: dict[str, Any]) -> None:
+    """Shape the generated schema like the API document's: no per-field titles, and
+    no ``default: null`` (an omitted update field means "unchanged", not null)."""
     for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
         if prop.get("default", 0) is None:
             del prop["default"]
 
 
 class CreateMonitorRequest(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", title="CreateMonitorRequest")
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        title="CreateMonitorRequest",
+        json_schema_extra=_as_in_the_api_document,
+    )
 
     name: Name
     host: Host
@@ -78,7 +85,7 @@ class UpdateMonitorRequest(BaseModel):
         strict=True,
         extra="forbid",
         title="UpdateMonitorRequest",
-        json_schema_extra=_drop_null_defaults,
+        json_schema_extra=_as_in_the_api_document,
     )
 
     name: Name | SkipJsonSchema[None] = None

@@ -1,0 +1,160 @@
+"""The checker driven step by step with an injected clock, against real listeners."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.conftest import team_id
+from tests.listeners import closed_port, listener
+from upwatch.clock import FakeClock, SystemClock
+from upwatch.config import Settings
+from upwatch.domain import MonitorChanges, NewMonitor, Outcome, Status
+from upwatch.probes.tcp import probe
+from upwatch.scheduler import Worker
+from upwatch.store import Store
+
+
+@pytest.fixture
+async def acme(store: Store) -> AsyncIterator[int]:
+    await store.create_team("acme", None, at=0)
+    yield await team_id(store)
+
+
+def worker(store: Store, clock: FakeClock, **kw: object) -> Worker:
+    return Worker(Settings(), store, clock=clock, lookahead_ms=0, **kw)  # type: ignore[arg-type]
+
+
+async def step(w: Worker) -> int:
+    scheduled = await w.run_once()
+    await w.drain()
+    return scheduled
+
+
+async def total(store: Store, team: int, monitor_id: str) -> int:
+    return (await store.list_results(team, monitor_id, limit=1, offset=0))[1]
+
+
+async def test_a_new_monitor_is_checked_at_once_then_every_interval(
+    store: Store, acme: int, clock: FakeClock
+) -> None:
+    with listener() as sock:
+        port = sock.getsockname()[1]
+        m = await store.create_monitor(
+            acme, NewMonitor("up", "127.0.0.1", port, interval_s=10), at=clock.now_ms()
+        )
+        w = worker(store, clock)
+        assert await step(w) == 1
+        clock.advance(9.9)
+        assert await step(w) == 0
+        clock.advance(0.1)
+        assert await step(w) == 1
+    results, count = await store.list_results(acme, m.id, limit=10, offset=0)
+    assert count == 2
+    assert [r.status for r in results] == [Status.UP, Status.UP]
+    assert results[0].checked_at - results[1].checked_at == 10_000
+    after = await store.get_monitor(acme, m.id)
+    assert after.last_checked_at == results[0].checked_at
+    assert after.last_status is Status.UP
+
+
+async def test_a_closed_port_is_stored_as_down(store: Store, acme: int, clock: FakeClock) -> None:
+    m = await store.create_monitor(acme, NewMonitor("x", "127.0.0.1", closed_port()), at=0)
+    clock.set(0)
+    await step(worker(store, clock))
+    [r], _ = await store.list_results(acme, m.id, limit=10, offset=0)
+    assert (r.status, r.error, r.response_time_ms) == (Status.DOWN, "Connection refused", None)
+
+
+async def test_disabled_monitors_are_never_checked(store: Store, acme: int, clock: FakeClock) -> None:
+    m = await store.create_monitor(
+        acme, NewMonitor("off", "127.0.0.1", closed_port(), is_enabled=False), at=clock.now_ms()
+    )
+    w = worker(store, clock)
+    for _ in range(3):
+        assert await step(w) == 0
+        clock.advance(3600)
+    assert await total(store, acme, m.id) == 0
+
+
+async def test_re_enabled_and_retargeted_monitors_are_checked_at_once(
+    store: Store, acme: int, clock: FakeClock
+) -> None:
+    m = await store.create_monitor(
+        acme, NewMonitor("m", "127.0.0.1", closed_port(), interval_s=3600), at=clock.now_ms()
+    )
+    w = worker(store, clock)
+    assert await step(w) == 1
+    clock.advance(5)
+    await store.update_monitor(acme, m.id, MonitorChanges(port=closed_port()), at=clock.now_ms())
+    assert await step(w) == 1
+    await store.update_monitor(acme, m.id, MonitorChanges(is_enabled=False), at=clock.now_ms())
+    clock.advance(5)
+    await store.update_monitor(acme, m.id, MonitorChanges(is_enabled=True), at=clock.now_ms())
+    assert await step(w) == 1
+    assert await total(store, acme, m.id) == 3
+
+
+@pytest.mark.parametrize("change", ["delete", "disable", "retarget"])
+async def test_a_check_in_flight_for_a_changed_monitor_writes_nothing(
+    store: Store, acme: int, clock: FakeClock, change: str
+) -> None:
+    gate = asyncio.Event()
+
+    async def gated(host: str, port: int, timeout_ms: int) -> Outcome:
+        await gate.wait()
+        return await probe(host, port, timeout_ms)
+
+    m = await store.create_monitor(acme, NewMonitor("m", "127.0.0.1", closed_port()), at=0)
+    clock.set(0)
+    w = worker(store, clock, probe=gated)
+    assert await w.run_once() == 1
+    if change == "delete":
+        await store.delete_monitor(acme, m.id)
+    elif change == "disable":
+        await store.update_monitor(acme, m.id, MonitorChanges(is_enabled=False), at=1)
+    else:
+        await store.update_monitor(acme, m.id, MonitorChanges(host="localhost"), at=1)
+    gate.set()
+    await w.drain()
+    assert w.batcher.written == 1  # the outcome reached the store, which refused it
+    if change != "delete":
+        assert await total(store, acme, m.id) == 0
+        assert (await store.get_monitor(acme, m.id)).last_checked_at is None
+
+
+async def test_checks_missed_during_downtime_are_spread_not_burst(
+    store: Store, acme: int, clock: FakeClock
+) -> None:
+    port = closed_port()
+    for i in range(100):
+        await store.create_monitor(
+            acme, NewMonitor(f"m{i}", "127.0.0.1", port, interval_s=60), at=clock.now_ms()
+        )
+    clock.advance(3600)  # the checker was down for an hour
+    w = worker(store, clock)
+    assert await step(w) == 0
+    per_step = []
+    for _ in range(60):  # one claim a second (the checker polls four times a second)
+        clock.advance(1)
+        per_step.append(await step(w))
+    assert sum(per_step) == 100
+    assert max(per_step) <= 10  # about 100 / 60 a second, never the whole backlog
+
+
+async def test_run_checks_on_the_real_clock_and_flushes_on_stop(store: Store, acme: int) -> None:
+    with listener() as sock:
+        m = await store.create_monitor(
+            acme, NewMonitor("up", "127.0.0.1", sock.getsockname()[1]), at=SystemClock().now_ms()
+        )
+        w = Worker(Settings(), store)
+        stop = asyncio.Event()
+        running = asyncio.create_task(w.run(stop))
+        for _ in range(100):  # at most 5 s
+            if w.batcher.written or len(w.batcher):
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(running, timeout=10)
+    [r], _ = await store.list_results(acme, m.id, limit=10, offset=0)
+    assert r.status is Status.UP
