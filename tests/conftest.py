@@ -26,9 +26,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"CI=true but {PG_ENV} is not set: PostgreSQL tests must run")
 
 
-def pytest_asyncio_loop_factories(
-    config: pytest.Config, item: pytest.Item
-) -> dict[str, object]:
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
     """Tests run on uvloop, as upwatch does; the probe's also on asyncio's loop."""
     if "test_probe_tcp" in item.nodeid:
         return {"uvloop": uvloop.new_event_loop, "asyncio": asyncio.new_event_loop}

@@ -8,8 +8,8 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Awaitable, Callable, Iterator
-from typing import TypeVar
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 import uvicorn
 
@@ -33,7 +33,7 @@ class StartupError(UpwatchError):
     """upwatch could not start."""
 
 
-def run(main: Callable[[], Awaitable[T]]) -> T:
+def run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run ``main`` on uvloop where it is installed, else on asyncio's loop."""
     try:
         import uvloop

@@ -190,8 +190,18 @@ async def test_page_bounds_just_inside_are_accepted(api: Api, query: str) -> Non
 
 @pytest.mark.parametrize(
     "query",
-    ["limit=0", "limit=201", "offset=-1", "limit=abc", "limit=", "limit=1.5", "limit=%201",
-     "limit=1&limit=2", "offset=99999999999999999999", "limit=+5"],
+    [
+        "limit=0",
+        "limit=201",
+        "offset=-1",
+        "limit=abc",
+        "limit=",
+        "limit=1.5",
+        "limit=%201",
+        "limit=1&limit=2",
+        "offset=99999999999999999999",
+        "limit=+5",
+    ],
 )
 async def test_bad_page_parameters_are_400(api: Api, query: str) -> None:
     m = await api.create()
@@ -260,8 +270,11 @@ async def test_a_read_only_key_cannot_write(api: Api) -> None:
 
 async def test_a_write_only_key_cannot_read(api: Api) -> None:
     m = await api.create(key="wo")
-    for path in ("/v1/tcp-monitors", f"/v1/tcp-monitors/{m['id']}",
-                 f"/v1/tcp-monitors/{m['id']}/results"):
+    for path in (
+        "/v1/tcp-monitors",
+        f"/v1/tcp-monitors/{m['id']}",
+        f"/v1/tcp-monitors/{m['id']}/results",
+    ):
         r = await api.call("GET", path, "wo")
         assert r.status_code == 403, path
         assert "tcp-monitors:read" in r.json()["error"]["message"]
@@ -300,7 +313,9 @@ async def test_errors_come_in_order_401_403_404_400(api: Api) -> None:
     assert r.status_code == 404
     r = await api.call("GET", unknown + "/results?limit=abc", "rw")
     assert r.status_code == 404
-    r = await api.call("POST", "/v1/tcp-monitors", "ro", content=b"{", headers={"Content-Type": "application/json"})
+    r = await api.call(
+        "POST", "/v1/tcp-monitors", "ro", content=b"{", headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 403
 
 
@@ -450,8 +465,9 @@ async def test_json_with_a_charset_is_accepted(api: Api) -> None:
 
 async def test_bodies_over_64_kib_are_413(api: Api) -> None:
     big = json.dumps({**VALID, "name": "n" * 70_000}).encode()
-    r = await api.call("POST", "/v1/tcp-monitors", content=big,
-                       headers={"Content-Type": "application/json"})
+    r = await api.call(
+        "POST", "/v1/tcp-monitors", content=big, headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 413
     assert r.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
@@ -459,8 +475,9 @@ async def test_bodies_over_64_kib_are_413(api: Api) -> None:
         for _ in range(70):
             yield b" " * 1024
 
-    r = await api.call("POST", "/v1/tcp-monitors", content=chunks(),
-                       headers={"Content-Type": "application/json"})
+    r = await api.call(
+        "POST", "/v1/tcp-monitors", content=chunks(), headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 413
     assert (await api.call("GET", "/v1/tcp-monitors")).json()["data"] == []
 
@@ -527,14 +544,24 @@ async def test_openapi_describes_the_api(api: Api) -> None:
     assert documented["required"] == seed["required"]
     assert documented["additionalProperties"] is False
     for field, spec in seed["properties"].items():
-        for word in ("type", "minimum", "maximum", "minLength", "maxLength", "default", "description"):
+        for word in (
+            "type",
+            "minimum",
+            "maximum",
+            "minLength",
+            "maxLength",
+            "default",
+            "description",
+        ):
             if word in spec:
                 assert documented["properties"][field][word] == spec[word], (field, word)
     update = paths["/v1/tcp-monitors/{monitor_id}"]["put"]["requestBody"]["content"]
     update_schema = update["application/json"]["schema"]
     for field, spec in schema("update-monitor.request")["properties"].items():
         assert update_schema["properties"][field] == spec, field
-    params = {p["name"]: p for p in paths["/v1/tcp-monitors/{monitor_id}/results"]["get"]["parameters"]}
+    params = {
+        p["name"]: p for p in paths["/v1/tcp-monitors/{monitor_id}/results"]["get"]["parameters"]
+    }
     assert params["limit"]["schema"]["maximum"] == 200
     assert "bearer" in json.dumps(doc["components"]["securitySchemes"]).lower()
 

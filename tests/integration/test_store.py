@@ -35,7 +35,11 @@ async def claim(store: Store, at: int, *, lookahead: int = 0) -> list[DueCheck]:
 
 
 def seen(check: DueCheck, at: int, status: Status = Status.UP) -> Observation:
-    outcome = Outcome(status, response_time_ms=3) if status is Status.UP else Outcome(status, error="Connection refused")
+    outcome = (
+        Outcome(status, response_time_ms=3)
+        if status is Status.UP
+        else Outcome(status, error="Connection refused")
+    )
     return Observation(check, outcome, at)
 
 

@@ -1,7 +1,6 @@
 """The checker driven step by step with an injected clock, against real listeners."""
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -16,9 +15,9 @@ from upwatch.store import Store
 
 
 @pytest.fixture
-async def acme(store: Store) -> AsyncIterator[int]:
+async def acme(store: Store) -> int:
     await store.create_team("acme", None, at=0)
-    yield await team_id(store)
+    return await team_id(store)
 
 
 def worker(store: Store, clock: FakeClock, **kw: object) -> Worker:
@@ -66,7 +65,9 @@ async def test_a_closed_port_is_stored_as_down(store: Store, acme: int, clock: F
     assert (r.status, r.error, r.response_time_ms) == (Status.DOWN, "Connection refused", None)
 
 
-async def test_disabled_monitors_are_never_checked(store: Store, acme: int, clock: FakeClock) -> None:
+async def test_disabled_monitors_are_never_checked(
+    store: Store, acme: int, clock: FakeClock
+) -> None:
     m = await store.create_monitor(
         acme, NewMonitor("off", "127.0.0.1", closed_port(), is_enabled=False), at=clock.now_ms()
     )

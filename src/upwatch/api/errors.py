@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -53,12 +54,12 @@ def error_response(
     code: str,
     message: str,
     details: list[dict[str, str]] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     body: dict[str, Any] = {"code": code, "message": message}
     if details:
         body["details"] = details
-    return JSON({"error": body}, status_code=status, headers=headers)
+    return JSON({"error": body}, status_code=status, headers=dict(headers or {}))
 
 
 def install(app: FastAPI) -> None:

@@ -3,7 +3,6 @@
 # No `from __future__ import annotations` here: FastAPI reads these annotations at
 # runtime, and the Reader/Writer aliases are local to build_router.
 
-
 import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any

@@ -72,7 +72,7 @@ _RESULT_COLUMNS = (
 )
 
 
-def _monitor(row: Row[Any]) -> Monitor:
+def _monitor(row: Row[Any, *tuple[Any, ...]]) -> Monitor:
     return Monitor(
         id=row.id,
         team_id=row.team_id,
@@ -90,7 +90,7 @@ def _monitor(row: Row[Any]) -> Monitor:
     )
 
 
-def _result(row: Row[Any]) -> CheckResult:
+def _result(row: Row[Any, *tuple[Any, ...]]) -> CheckResult:
     return CheckResult(
         id=row.id,
         monitor_id=row.monitor_id,

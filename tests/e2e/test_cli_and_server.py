@@ -1,0 +1,301 @@
+"""The `upwatch` command and a live server, as a user meets them: keys from the CLI, the
+README's curl flow against `upwatch serve`, real checks, a restart, and bad start-ups."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.listeners import closed_port, listener
+
+START_TIMEOUT_S = 20
+CHECK_TIMEOUT_S = 10
+STOP_TIMEOUT_S = 10
+KEY_LINE = re.compile(r"^uptime_[0-9A-Za-z]{32,}\n$")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Env:
+    def __init__(self, tmp_path: Path) -> None:
+        self.vars = {k: v for k, v in os.environ.items() if not k.startswith("UPWATCH_")}
+        self.vars["UPWATCH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'upwatch.db'}"
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def upwatch(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "upwatch", *args],
+            env={**self.vars, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def key(self, *scopes: str, team: str = "acme") -> str:
+        args = ["keys", "create", "--team", team]
+        for scope in scopes or ("tcp-monitors:read", "tcp-monitors:write"):
+            args += ["--scope", scope]
+        done = self.upwatch(*args)
+        assert done.returncode == 0, done.stderr
+        assert KEY_LINE.match(done.stdout), done.stdout
+        return done.stdout.strip()
+
+    def start(self) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "upwatch", "serve", "--port", str(self.port)],
+            env=self.vars,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(
+                    f"serve exited early: {proc.stdout.read() if proc.stdout else ''}"
+                )
+            try:
+                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
+                    return proc
+            except httpx.TransportError:
+                time.sleep(0.1)
+        proc.kill()
+        raise AssertionError("serve did not answer /healthz in time")
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        output, _ = proc.communicate(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert proc.returncode == 0, output
+    return output
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Env:
+    return Env(tmp_path)
+
+
+@pytest.fixture
+def server(env: Env) -> Iterator[subprocess.Popen[str]]:
+    proc = env.start()
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
+def curl(*args: str) -> Any:
+    done = subprocess.run(
+        ["curl", "-sS", "--max-time", "10", *args],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    )
+    return json.loads(done.stdout) if done.stdout else None
+
+
+def wait_for_results(base: str, key: str, monitor_id: str) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + CHECK_TIMEOUT_S
+    while time.monotonic() < deadline:
+        r = httpx.get(
+            f"{base}/v1/tcp-monitors/{monitor_id}/results",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=5,
+        )
+        if r.json()["data"]:
+            return r.json()["data"]  # type: ignore[no-any-return]
+        time.sleep(0.1)
+    raise AssertionError(f"no result for {monitor_id} within {CHECK_TIMEOUT_S} s")
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_the_readme_flow_checks_for_real_and_survives_a_restart(
+    env: Env, server: subprocess.Popen[str]
+) -> None:
+    key = env.key()
+    auth = f"Authorization: Bearer {key}"
+    api = f"{env.base}/v1/tcp-monitors"
+    with listener() as sock:
+        up_port = sock.getsockname()[1]
+        up = curl(
+            api,
+            "-H",
+            auth,
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            json.dumps(
+                {
+                    "name": "local",
+                    "host": "127.0.0.1",
+                    "port": up_port,
+                    "timeoutMs": 10000,
+                    "intervalSeconds": 60,
+                }
+            ),
+        )["data"]
+        down = curl(
+            api,
+            "-H",
+            auth,
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            json.dumps({"name": "closed", "host": "localhost", "port": closed_port()}),
+        )["data"]
+        assert [m["id"] for m in curl(api, "-H", auth)["data"]] == [up["id"], down["id"]]
+        assert curl(f"{api}/{up['id']}", "-H", auth)["data"]["name"] == "local"
+        up_results = wait_for_results(env.base, key, up["id"])
+        down_results = wait_for_results(env.base, key, down["id"])
+    assert up_results[0]["status"] == "up"
+    assert isinstance(up_results[0]["responseTimeMs"], int)
+    assert down_results[0]["status"] == "down"
+    assert down_results[0]["error"] == "Connection refused"
+    changed = curl(
+        f"{api}/{up['id']}",
+        "-X",
+        "PUT",
+        "-H",
+        auth,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        '{"timeoutMs": 15000, "isEnabled": false}',
+    )
+    assert (changed["data"]["timeoutMs"], changed["data"]["isEnabled"]) == (15000, False)
+    page = curl(f"{api}/{up['id']}/results?limit=10&offset=0", "-H", auth)
+    assert page["pagination"]["total"] >= 1
+    assert curl(f"{api}/{down['id']}", "-X", "DELETE", "-H", auth) is None
+
+    stop(server)
+    again = env.start()
+    try:
+        listing = httpx.get(api, headers={"Authorization": f"Bearer {key}"}, timeout=5).json()
+        assert [m["id"] for m in listing["data"]] == [up["id"]]
+        assert listing["data"][0]["isEnabled"] is False
+        kept = httpx.get(
+            f"{api}/{up['id']}/results", headers={"Authorization": f"Bearer {key}"}, timeout=5
+        ).json()
+        assert kept["data"][-1] == up_results[-1]
+    finally:
+        stop(again)
+
+
+def test_keys_revoked_on_the_cli_stop_working_at_once(
+    env: Env, server: subprocess.Popen[str]
+) -> None:
+    key = env.key("tcp-monitors:read")
+    headers = {"Authorization": f"Bearer {key}"}
+    assert httpx.get(f"{env.base}/v1/tcp-monitors", headers=headers).status_code == 200
+    listed = json.loads(env.upwatch("keys", "list", "--json").stdout)
+    [entry] = listed
+    assert set(entry) == {
+        "id",
+        "team",
+        "name",
+        "scopes",
+        "prefix",
+        "createdAt",
+        "lastUsedAt",
+        "revokedAt",
+    }
+    assert entry["scopes"] == ["tcp-monitors:read"]
+    assert key.startswith(entry["prefix"])
+    assert key not in env.upwatch("keys", "list").stdout
+    assert env.upwatch("keys", "revoke", entry["id"]).returncode == 0
+    assert httpx.get(f"{env.base}/v1/tcp-monitors", headers=headers).status_code == 401
+
+
+def test_team_limits_changed_on_the_cli_apply_at_once(
+    env: Env, server: subprocess.Popen[str]
+) -> None:
+    key = env.key()
+    headers = {"Authorization": f"Bearer {key}"}
+    assert env.upwatch("teams", "update", "acme", "--max-monitors", "1").returncode == 0
+    body = {"name": "x", "host": "127.0.0.1", "port": closed_port(), "isEnabled": False}
+    assert httpx.post(f"{env.base}/v1/tcp-monitors", json=body, headers=headers).status_code == 201
+    r = httpx.post(f"{env.base}/v1/tcp-monitors", json=body, headers=headers)
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "LIMIT_EXCEEDED")
+    teams = json.loads(env.upwatch("teams", "list", "--json").stdout)
+    assert [(t["name"], t["maxMonitors"], t["monitorCount"]) for t in teams] == [("acme", 1, 1)]
+
+
+def test_team_commands(env: Env) -> None:
+    assert env.upwatch("teams", "create", "ops", "--max-monitors", "5").returncode == 0
+    again = env.upwatch("teams", "create", "ops")
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    missing = env.upwatch("teams", "update", "nobody", "--max-monitors", "1")
+    assert missing.returncode == 1
+    assert "nobody" in missing.stderr
+    assert "ops" in env.upwatch("teams", "list").stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("UPWATCH_PORT", "eighty"),
+        ("UPWATCH_DATABASE_URL", "mysql://x/y"),
+        ("UPWATCH_LOG_LEVEL", "chatty"),
+        ("UPWATCH_MAX_MONITORS_PER_TEAM", "many"),
+    ],
+)
+def test_a_bad_variable_stops_the_command_with_one_line(
+    env: Env, variable: str, value: str
+) -> None:
+    done = env.upwatch("serve", **{variable: value})
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert variable in lines[0]
+
+
+def test_an_unreachable_database_is_one_line_not_a_traceback(env: Env) -> None:
+    done = env.upwatch(
+        "serve",
+        "--port",
+        str(free_port()),
+        UPWATCH_DATABASE_URL=f"postgresql://upwatch@127.0.0.1:{closed_port()}/nothing",
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "cannot open database" in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_a_taken_port_is_one_line(env: Env) -> None:
+    with listener() as sock:
+        done = env.upwatch("serve", "--port", str(sock.getsockname()[1]))
+    assert done.returncode == 1
+    assert "cannot listen" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_cli_arguments_are_usage_errors(env: Env) -> None:
+    done = env.upwatch("keys", "create", "--team", "acme", "--scope", "tcp-monitors:admin")
+    assert done.returncode == 2
+    assert "unknown scope" in done.stderr
+    assert done.stdout == ""
