@@ -59,6 +59,9 @@ def settings_from(**overrides: Any) -> Settings:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if settings.log_level.number > logging.DEBUG:
+        # "Context impl SQLiteImpl." on every command helps nobody.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     return settings
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -11,6 +13,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from upwatch.store.engine import WRITE_OPTION
+
+log = logging.getLogger(__name__)
 
 SCRIPT_LOCATION = "upwatch.store:migrations"
 # Several `upwatch api` processes may start together: one migrates, the others wait.
@@ -36,7 +40,11 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
+    before = MigrationContext.configure(connection).get_current_revision()
     command.upgrade(alembic_config(connection), revision)
+    after = MigrationContext.configure(connection).get_current_revision()
+    if after != before:
+        log.info("database schema migrated from %s to %s", before or "empty", after)
 
 
 async def is_current(engine: AsyncEngine) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -39,6 +40,8 @@ from upwatch.errors import (
 )
 from upwatch.store.engine import WRITE_OPTION
 from upwatch.store.tables import api_keys, check_results, monitors, teams
+
+log = logging.getLogger(__name__)
 
 # A key's last use is written at most this often: a write per request would
 # serialise every read on SQLite.
@@ -293,7 +296,11 @@ class Store:
         if row is None:
             return None
         if row.last_used_at is None or at - row.last_used_at >= LAST_USED_GRANULARITY_MS:
-            await self._touch_key(row.id, at)
+            try:
+                await self._touch_key(row.id, at)
+            except DatabaseUnavailable as exc:
+                # Bookkeeping only: a busy database must not fail the request.
+                log.warning("could not record the use of key %s: %s", row.id, exc)
         return Principal(row.id, row.team_id, frozenset(row.scopes.split()), row.last_used_at)
 
     async def _touch_key(self, key_id: str, at: int) -> None:
@@ -574,23 +581,25 @@ class Store:
                     for r in results
                 ],
             )
-            counts, newest = _last_checks(results, live)
-            await conn.execute(
-                update(monitors)
-                .where(monitors.c.id == bindparam("b_id"))
-                .values(result_count=monitors.c.result_count + bindparam("b_n")),
-                counts,
-            )
-            if newest:
+            fresh, stale = _monitor_updates(results, live)
+            if fresh:
                 await conn.execute(
                     update(monitors)
                     .where(monitors.c.id == bindparam("b_id"))
                     .values(
+                        result_count=monitors.c.result_count + bindparam("b_n"),
                         last_checked_at=bindparam("b_at"),
                         last_status=bindparam("b_status"),
                         last_response_time_ms=bindparam("b_rt"),
                     ),
-                    newest,
+                    fresh,
+                )
+            if stale:
+                await conn.execute(
+                    update(monitors)
+                    .where(monitors.c.id == bindparam("b_id"))
+                    .values(result_count=monitors.c.result_count + bindparam("b_n")),
+                    stale,
                 )
         return results
 
@@ -625,24 +634,34 @@ class Store:
                 return total
 
 
-def _last_checks(
+def _monitor_updates(
     results: Sequence[CheckResult], live: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Per monitor: how many results were added; and its newest result, unless the stored
-    last check is newer (batches may land out of order)."""
+    """One row per monitor: how many results were added and, unless the stored last check
+    is newer (batches may land out of order), the newest result as its last check.
+    Returns (rows with a new last check, rows with a count only)."""
     newest: dict[str, CheckResult] = {}
     counts: Counter[str] = Counter()
     for r in results:
         counts[r.monitor_id] += 1
         if r.monitor_id not in newest or r.checked_at >= newest[r.monitor_id].checked_at:
             newest[r.monitor_id] = r
-    count_rows = [{"b_id": k, "b_n": n} for k, n in counts.items()]
-    last_rows = [
-        {"b_id": k, "b_at": r.checked_at, "b_status": r.status.value, "b_rt": r.response_time_ms}
-        for k, r in newest.items()
-        if live[k].last_checked_at is None or live[k].last_checked_at <= r.checked_at
-    ]
-    return count_rows, last_rows
+    fresh, stale = [], []
+    for monitor_id, r in newest.items():
+        stored = live[monitor_id].last_checked_at
+        if stored is None or stored <= r.checked_at:
+            fresh.append(
+                {
+                    "b_id": monitor_id,
+                    "b_n": counts[monitor_id],
+                    "b_at": r.checked_at,
+                    "b_status": r.status.value,
+                    "b_rt": r.response_time_ms,
+                }
+            )
+        else:
+            stale.append({"b_id": monitor_id, "b_n": counts[monitor_id]})
+    return fresh, stale
 
 
 def _unavailable(exc: Exception) -> Exception:
