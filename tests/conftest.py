@@ -12,7 +12,6 @@ import pytest
 import uvloop
 from sqlalchemy import text
 
-from upwatch import security
 from upwatch.clock import FakeClock
 from upwatch.domain import SCOPES
 from upwatch.store import Store, open_engine, upgrade
@@ -75,16 +74,7 @@ def clock() -> FakeClock:
 async def make_key(
     store: Store, team: str = "acme", scopes: tuple[str, ...] = SCOPES, *, at: int = 0
 ) -> str:
-    secret = security.new_key()
-    await store.create_key(
-        key_id=security.new_key_id(),
-        team=team,
-        name=None,
-        scopes=scopes,
-        key_hash=security.hash_key(secret),
-        prefix=security.visible_prefix(secret),
-        at=at,
-    )
+    _, secret = await store.create_key(team=team, name=None, scopes=scopes, at=at)
     return secret
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from upwatch import security, service
+from upwatch import service
 from upwatch.clock import SystemClock
 from upwatch.config import Settings, load_settings
 from upwatch.domain import SCOPES, ApiKey, Team, rfc3339
@@ -236,18 +236,9 @@ def keys_create(
     if unknown:
         fail(f"unknown scope {unknown[0]!r}: use {' or '.join(SCOPES)}", EXIT_USAGE)
     scopes = [s for s in SCOPES if s in scope]
-    secret = security.new_key()
-    with_store(
+    _, secret = with_store(
         settings,
-        lambda s: s.create_key(
-            key_id=security.new_key_id(),
-            team=team,
-            name=name,
-            scopes=scopes,
-            key_hash=security.hash_key(secret),
-            prefix=security.visible_prefix(secret),
-            at=SystemClock().now_ms(),
-        ),
+        lambda s: s.create_key(team=team, name=name, scopes=scopes, at=SystemClock().now_ms()),
     )
     typer.echo(secret)
 

@@ -75,6 +75,20 @@ async def test_a_key_authenticates_until_revoked(store: Store) -> None:
         await store.revoke_key("key_nope", at=T0)
 
 
+async def test_only_a_hash_of_the_key_is_stored(store: Store) -> None:
+    key, secret = await store.create_key(team="acme", name="ci", scopes=[SCOPE_READ], at=T0)
+    from sqlalchemy import select
+
+    from upwatch.store.tables import api_keys
+
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(select(api_keys))).all()
+    stored = " ".join(str(v) for row in rows for v in row)
+    assert secret not in stored
+    assert security.hash_key(secret) in stored
+    assert secret.startswith(key.prefix)
+
+
 async def test_last_used_is_written_at_most_once_a_minute(store: Store) -> None:
     secret = await make_key(store, at=T0)
     digest = security.hash_key(secret)

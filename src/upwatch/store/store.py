@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from upwatch import security
 from upwatch.domain import (
     ApiKey,
     CheckResult,
@@ -230,30 +231,35 @@ class Store:
     # -- API keys --------------------------------------------------------------------
 
     async def create_key(
-        self,
-        *,
-        key_id: str,
-        team: str,
-        name: str | None,
-        scopes: Sequence[str],
-        key_hash: str,
-        prefix: str,
-        at: int,
-    ) -> ApiKey:
+        self, *, team: str, name: str | None, scopes: Sequence[str], at: int
+    ) -> tuple[ApiKey, str]:
+        """A new key for ``team`` (created if need be). Returns the key and its secret:
+        the secret exists only in this return value; the database keeps its hash."""
+        secret = security.new_key()
+        key = ApiKey(
+            id=security.new_key_id(),
+            team=team,
+            name=name,
+            scopes=tuple(scopes),
+            prefix=security.visible_prefix(secret),
+            created_at=at,
+            last_used_at=None,
+            revoked_at=None,
+        )
         async with self._write() as conn:
             team_id = await self._team_id(conn, team, at=at)
             await conn.execute(
                 insert(api_keys).values(
-                    id=key_id,
+                    id=key.id,
                     team_id=team_id,
                     name=name,
-                    key_hash=key_hash,
-                    prefix=prefix,
+                    key_hash=security.hash_key(secret),
+                    prefix=key.prefix,
                     scopes=" ".join(scopes),
                     created_at=at,
                 )
             )
-        return ApiKey(key_id, team, name, tuple(scopes), prefix, at, None, None)
+        return key, secret
 
     async def list_keys(self, team: str | None = None) -> list[ApiKey]:
         stmt = (
