@@ -1,0 +1,88 @@
+"""Scale-out on PostgreSQL (SPEC.md §6): three `upwatch worker` processes share 300
+monitors; one is killed with SIGKILL partway. Afterwards no monitor has two results
+closer than half an interval (no duplicate) and none has a gap longer than two
+intervals (its claims were picked up by the others)."""
+
+import asyncio
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+
+from sqlalchemy import select
+
+from tests.conftest import fresh_store, pg_url
+from upwatch.clock import SystemClock
+from upwatch.domain import NewMonitor
+from upwatch.store.tables import check_results
+
+MONITORS = 300
+INTERVAL_S = 10
+RUN_S = 42
+KILL_AT_S = 14
+# Start-up of a worker process and the clocks of test and workers differ by this much.
+JITTER_MS = 500
+
+
+def start_worker(url: str) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UPWATCH_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "upwatch", "worker", "--database-url", url],
+        env={**env, "UPWATCH_LOG_LEVEL": "warning"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+async def test_workers_share_monitors_without_duplicates_or_lasting_gaps() -> None:
+    url = pg_url()
+    store = await fresh_store(url)
+    server = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0, backlog=1024)
+    port = server.sockets[0].getsockname()[1]
+    team = (await store.create_team("scale", MONITORS, at=0)).id
+    clock = SystemClock()
+    for i in range(MONITORS):
+        await store.create_monitor(
+            team, NewMonitor(f"m{i}", "127.0.0.1", port, interval_s=INTERVAL_S), at=clock.now_ms()
+        )
+    started = clock.now_ms()
+    workers = [start_worker(url) for _ in range(3)]
+    try:
+        await asyncio.sleep(KILL_AT_S)
+        workers[0].send_signal(signal.SIGKILL)
+        killed_at = clock.now_ms()
+        await asyncio.sleep(RUN_S - KILL_AT_S)
+    finally:
+        for w in workers[1:]:
+            w.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        logs = [w.communicate(timeout=max(0.1, deadline - time.monotonic()))[1] for w in workers]
+        server.close()
+    assert [w.returncode for w in workers] == [-signal.SIGKILL, 0, 0], logs
+    ended = clock.now_ms()
+
+    async with store.engine.connect() as conn:
+        rows = (
+            await conn.execute(select(check_results.c.monitor_id, check_results.c.checked_at))
+        ).all()
+    await store.close()
+    times: dict[str, list[int]] = defaultdict(list)
+    for monitor_id, checked_at in rows:
+        times[monitor_id].append(checked_at)
+    assert len(times) == MONITORS
+
+    interval_ms = INTERVAL_S * 1000
+    for monitor_id, checks in times.items():
+        checks.sort()
+        gaps = [b - a for a, b in itertools.pairwise(checks)]
+        assert min(gaps) >= interval_ms // 2, f"{monitor_id}: duplicate check {gaps}"
+        assert max(gaps) <= 2 * interval_ms + JITTER_MS, f"{monitor_id}: gap {gaps}"
+        # Nobody was abandoned: checked until the end, long after the kill.
+        assert checks[-1] >= ended - interval_ms - JITTER_MS * 4, monitor_id
+        # Workers start after the monitors were created: late first checks are spread.
+        assert checks[0] <= started + interval_ms + 5000
+    after_kill = sum(1 for _, t in rows if t > killed_at + interval_ms)
+    assert after_kill >= MONITORS * 2 * 0.95
