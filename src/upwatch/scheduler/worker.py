@@ -57,6 +57,7 @@ class Worker:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self.batcher = ResultBatcher(store)
+        self.checks_run = 0
 
     # -- one step ----------------------------------------------------------------------
 
@@ -69,9 +70,11 @@ class Worker:
             plans = await self._store.claim_due(
                 horizon=at + self._lookahead_ms, limit=CLAIM_BATCH, planner=partial(plan, at=at)
             )
+            # Timers count from now, not from `at`: the claim itself took time.
+            now = self._clock.now_ms()
             for p in plans:
                 if p.run_at is not None:
-                    self._schedule(p.check, delay_s=(p.run_at - at) / 1000)
+                    self._schedule(p.check, delay_s=(p.run_at - now) / 1000)
                     scheduled += 1
             if len(plans) < CLAIM_BATCH:
                 return scheduled
@@ -117,6 +120,7 @@ class Worker:
             except Exception:
                 log.exception("probe of %s:%d failed unexpectedly", check.host, check.port)
                 return
+        self.checks_run += 1
         self.batcher.add(Observation(check, outcome, checked_at))
 
     # -- the loop ----------------------------------------------------------------------
@@ -157,7 +161,13 @@ class Worker:
         try:
             await self._store.release(unstarted)
             written = await self.batcher.flush()
-            log.info("checker stopped; %d results written at shutdown", written)
+            log.info(
+                "checker stopped: %d checks run, %d results written (%d at shutdown), %d dropped",
+                self.checks_run,
+                self.batcher.written,
+                written,
+                self.batcher.dropped,
+            )
         except DatabaseUnavailable as exc:
             log.error(
                 "checker stopped; %d results could not be written: %s", len(self.batcher), exc

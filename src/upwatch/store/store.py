@@ -40,6 +40,14 @@ from upwatch.errors import (
     TeamNotFound,
 )
 from upwatch.store.engine import WRITE_OPTION
+from upwatch.store.fastpath import (
+    FastPath,
+    FreshRow,
+    LiveRow,
+    PostgresFastPath,
+    SqliteFastPath,
+    StaleRow,
+)
 from upwatch.store.tables import api_keys, check_results, monitors, teams
 
 log = logging.getLogger(__name__)
@@ -136,6 +144,7 @@ class Store:
         self._engine = engine
         self._default_max = default_max_monitors
         self._pg = engine.dialect.name == "postgresql"
+        self._fast: FastPath = PostgresFastPath() if self._pg else SqliteFastPath()
 
     @property
     def engine(self) -> AsyncEngine:
@@ -164,6 +173,31 @@ class Store:
                 await conn.execution_options(**{WRITE_OPTION: True})
                 async with conn.begin():
                     yield conn
+        except Exception as exc:
+            failure = _unavailable(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    @asynccontextmanager
+    async def _raw_write(self) -> AsyncIterator[Any]:
+        """A write transaction on the driver's own connection, for the fast path. (Not
+        SQLAlchemy's: the asyncpg adapter opens its transaction lazily, at its first
+        statement, which the fast path never sends through it.)"""
+        try:
+            async with self._engine.connect() as conn:
+                raw: Any = (await conn.get_raw_connection()).driver_connection
+                if self._pg:
+                    async with raw.transaction():
+                        yield raw
+                    return
+                await raw.execute("BEGIN IMMEDIATE")
+                try:
+                    yield raw
+                except BaseException:
+                    await raw.execute("ROLLBACK")
+                    raise
+                await raw.execute("COMMIT")
         except Exception as exc:
             failure = _unavailable(exc)
             if failure is exc:
@@ -480,39 +514,12 @@ class Store:
         due time to what ``planner`` says. Moving the due time is the claim: no other
         worker sees the monitor until then (a worker that dies loses one check at most).
         On PostgreSQL, rows another worker is claiming are skipped, not waited for."""
-        stmt = (
-            select(
-                monitors.c.id,
-                monitors.c.host,
-                monitors.c.port,
-                monitors.c.timeout_ms,
-                monitors.c.interval_s,
-                monitors.c.generation,
-                monitors.c.next_due_at,
-            )
-            .where(monitors.c.is_enabled == True, monitors.c.next_due_at <= horizon)  # noqa: E712
-            .order_by(monitors.c.next_due_at)
-            .limit(limit)
-        )
-        if self._pg:
-            stmt = stmt.with_for_update(skip_locked=True)
-        async with self._write() as conn:
-            rows = (await conn.execute(stmt)).all()
-            if not rows:
+        async with self._raw_write() as raw:
+            due = await self._fast.claim(raw, horizon, limit)
+            if not due:
                 return []
-            due = [
-                DueCheck(
-                    r.id, r.host, r.port, r.timeout_ms, r.interval_s, r.generation, r.next_due_at
-                )
-                for r in rows
-            ]
             plans = list(planner(due))
-            await conn.execute(
-                update(monitors)
-                .where(monitors.c.id == bindparam("b_id"))
-                .values(next_due_at=bindparam("b_next")),
-                [{"b_id": p.check.monitor_id, "b_next": p.next_due_at} for p in plans],
-            )
+            await self._fast.move_due(raw, [(p.check.monitor_id, p.next_due_at) for p in plans])
         return plans
 
     async def release(self, checks: Sequence[DueCheck]) -> None:
@@ -545,23 +552,8 @@ class Store:
         if not observations:
             return []
         ids = sorted({o.check.monitor_id for o in observations})
-        async with self._write() as conn:
-            stmt = (
-                select(monitors.c.id, monitors.c.generation, monitors.c.last_checked_at)
-                .where(monitors.c.id.in_(ids), monitors.c.is_enabled == True)  # noqa: E712
-                .order_by(monitors.c.id)
-            )
-            if self._pg:
-                stmt = stmt.with_for_update()  # in id order: no deadlock between writers
-            live = {r.id: r for r in (await conn.execute(stmt)).all()}
-            kept = [
-                o
-                for o in observations
-                if (m := live.get(o.check.monitor_id)) is not None
-                and m.generation == o.check.generation
-            ]
-            if not kept:
-                return []
+        async with self._raw_write() as raw:
+            live = {row[0]: row for row in await self._fast.lock_live(raw, ids)}
             results = [
                 CheckResult(
                     id=new_result_id(o.checked_at),
@@ -571,42 +563,13 @@ class Store:
                     error=o.outcome.error,
                     checked_at=o.checked_at,
                 )
-                for o in kept
+                for o in observations
+                if (m := live.get(o.check.monitor_id)) is not None and m[1] == o.check.generation
             ]
-            await conn.execute(
-                insert(check_results),
-                [
-                    {
-                        "id": r.id,
-                        "monitor_id": r.monitor_id,
-                        "checked_at": r.checked_at,
-                        "status": r.status.value,
-                        "response_time_ms": r.response_time_ms,
-                        "error": r.error,
-                    }
-                    for r in results
-                ],
-            )
-            fresh, stale = _monitor_updates(results, live)
-            if fresh:
-                await conn.execute(
-                    update(monitors)
-                    .where(monitors.c.id == bindparam("b_id"))
-                    .values(
-                        result_count=monitors.c.result_count + bindparam("b_n"),
-                        last_checked_at=bindparam("b_at"),
-                        last_status=bindparam("b_status"),
-                        last_response_time_ms=bindparam("b_rt"),
-                    ),
-                    fresh,
-                )
-            if stale:
-                await conn.execute(
-                    update(monitors)
-                    .where(monitors.c.id == bindparam("b_id"))
-                    .values(result_count=monitors.c.result_count + bindparam("b_n")),
-                    stale,
-                )
+            if not results:
+                return []
+            await self._fast.insert_results(raw, results)
+            await self._fast.update_monitors(raw, *_monitor_updates(results, live))
         return results
 
     async def purge_results(self, *, before: int) -> int:
@@ -641,8 +604,8 @@ class Store:
 
 
 def _monitor_updates(
-    results: Sequence[CheckResult], live: dict[str, Any]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    results: Sequence[CheckResult], live: dict[str, LiveRow]
+) -> tuple[list[FreshRow], list[StaleRow]]:
     """One row per monitor: how many results were added and, unless the stored last check
     is newer (batches may land out of order), the newest result as its last check.
     Returns (rows with a new last check, rows with a count only)."""
@@ -652,21 +615,16 @@ def _monitor_updates(
         counts[r.monitor_id] += 1
         if r.monitor_id not in newest or r.checked_at >= newest[r.monitor_id].checked_at:
             newest[r.monitor_id] = r
-    fresh, stale = [], []
+    fresh: list[FreshRow] = []
+    stale: list[StaleRow] = []
     for monitor_id, r in newest.items():
-        stored = live[monitor_id].last_checked_at
+        stored = live[monitor_id][2]
         if stored is None or stored <= r.checked_at:
             fresh.append(
-                {
-                    "b_id": monitor_id,
-                    "b_n": counts[monitor_id],
-                    "b_at": r.checked_at,
-                    "b_status": r.status.value,
-                    "b_rt": r.response_time_ms,
-                }
+                (monitor_id, counts[monitor_id], r.checked_at, r.status.value, r.response_time_ms)
             )
         else:
-            stale.append({"b_id": monitor_id, "b_n": counts[monitor_id]})
+            stale.append((monitor_id, counts[monitor_id]))
     return fresh, stale
 
 

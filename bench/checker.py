@@ -1,0 +1,334 @@
+"""How many monitors one upwatch process (or K workers) carries, and at what cost.
+
+Starts loopback listeners, starts upwatch (`serve` on SQLite; `api` plus K `worker`s on
+PostgreSQL), creates N monitors through the API, lets them run, then reports checks per
+second achieved against due, lateness (checkedAt minus the due time) p50/p99/max, missed
+checks, CPU % and peak RSS of the upwatch processes and CPU µs per check. In the same
+run it measures the bare reference loop (bench/reference.py) and, when Debian's
+prometheus-blackbox-exporter is installed, blackbox_exporter's tcp_connect probe.
+
+    python bench/checker.py --monitors 20000 --interval 10 --duration 60 --database sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from _common import (
+    clean_env,
+    cpu_seconds,
+    free_port,
+    percentile,
+    pg_recreate,
+    spawn,
+    start_sink,
+    status_kb,
+    stop,
+    table,
+    upwatch,
+    wait_healthy,
+    write_json,
+)
+
+CREATE_CONCURRENCY = 16
+BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
+
+
+async def create_monitors(base: str, key: str, ports: list[int], n: int, interval: int) -> float:
+    """Create n monitors through the API; returns creates per second."""
+    headers = {"Authorization": f"Bearer {key}"}
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(n):
+        queue.put_nowait(i)
+
+    async def creator(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            i = queue.get_nowait()
+            body = {
+                "name": f"bench-{i}",
+                "host": "127.0.0.1",
+                "port": ports[i % len(ports)],
+                "intervalSeconds": interval,
+                "timeoutMs": 5000,
+            }
+            for _ in range(5):
+                r = await client.post(f"{base}/v1/tcp-monitors", json=body, headers=headers)
+                if r.status_code == 201:
+                    break
+                await asyncio.sleep(0.2)
+            else:
+                raise RuntimeError(f"create failed: {r.status_code} {r.text}")
+
+    start = time.monotonic()
+    limits = httpx.Limits(max_connections=CREATE_CONCURRENCY)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        await asyncio.gather(*(creator(client) for _ in range(CREATE_CONCURRENCY)))
+    return n / (time.monotonic() - start)
+
+
+def fetch_rows(
+    url: str, t0: int, t1: int
+) -> tuple[list[tuple[str, int, int]], list[tuple[str, int]]]:
+    """(monitor id, created_at, interval_s) for every monitor; (monitor id, checked_at) for
+    every result checked in [t0, t1)."""
+    monitors_sql = "SELECT id, created_at, interval_s FROM monitors"
+    results_sql = "SELECT monitor_id, checked_at FROM check_results WHERE checked_at >= {} AND checked_at < {}"
+    if url.startswith("sqlite"):
+        db = sqlite3.connect(url.removeprefix("sqlite:///"))
+        try:
+            return (
+                db.execute(monitors_sql).fetchall(),
+                db.execute(results_sql.format(t0, t1)).fetchall(),
+            )
+        finally:
+            db.close()
+    import asyncpg
+
+    async def go() -> tuple[list[Any], list[Any]]:
+        conn = await asyncpg.connect(url)
+        try:
+            return (
+                [tuple(r) for r in await conn.fetch(monitors_sql)],
+                [tuple(r) for r in await conn.fetch(results_sql.format(t0, t1))],
+            )
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+def analyse(url: str, t0: int, t1: int) -> dict[str, Any]:
+    monitors, results = fetch_rows(url, t0, t1)
+    grid = {m: (created, interval * 1000) for m, created, interval in monitors}
+    per_monitor: dict[str, int] = {}
+    lateness = []
+    for monitor_id, checked_at in results:
+        created, interval_ms = grid[monitor_id]
+        # Checks run on each monitor's grid: created_at + k * interval.
+        lateness.append(float((checked_at - created) % interval_ms))
+        per_monitor[monitor_id] = per_monitor.get(monitor_id, 0) + 1
+    missed = 0
+    extra = 0
+    for monitor_id, (created, interval_ms) in grid.items():
+        first = created + max(0, -(-(t0 - created) // interval_ms)) * interval_ms
+        due = 0 if first >= t1 else 1 + (t1 - 1 - first) // interval_ms
+        got = per_monitor.get(monitor_id, 0)
+        missed += max(0, due - got)
+        extra += max(0, got - due)
+    expected = sum((t1 - t0) / interval_ms for _, interval_ms in grid.values())
+    return {
+        "monitors": len(grid),
+        "checks": len(results),
+        "checks_due": round(expected),
+        "missed": missed,
+        "extra": extra,
+        "lateness_p50_ms": percentile(lateness, 0.5),
+        "lateness_p99_ms": percentile(lateness, 0.99),
+        "lateness_max_ms": max(lateness) if lateness else float("nan"),
+    }
+
+
+def reference(ports: list[int], n: int, interval: int, duration: float) -> dict[str, Any]:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).parent / "reference.py"),
+            "--ports",
+            ",".join(map(str, ports)),
+            "--monitors",
+            str(n),
+            "--interval",
+            str(interval),
+            "--warmup",
+            str(interval),
+            "--duration",
+            str(duration),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def blackbox(ports: list[int], probes_per_s: float, duration: float) -> dict[str, Any] | None:
+    """blackbox_exporter's tcp_connect against the same listeners, driven at the same rate."""
+    if not shutil.which(BLACKBOX):
+        return None
+    port = free_port()
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as cfg:
+        cfg.write("modules:\n  tcp_connect:\n    prober: tcp\n    timeout: 5s\n")
+    proc = subprocess.Popen(
+        [BLACKBOX, f"--config.file={cfg.name}", f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(1)
+
+        async def drive() -> int:
+            done = 0
+            gap = 1 / probes_per_s
+            async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=64)) as c:
+                start = time.monotonic()
+                tasks = []
+                i = 0
+                while time.monotonic() - start < duration:
+                    target = f"127.0.0.1:{ports[i % len(ports)]}"
+                    url = f"http://127.0.0.1:{port}/probe?module=tcp_connect&target={target}"
+                    tasks.append(asyncio.create_task(c.get(url)))
+                    i += 1
+                    await asyncio.sleep(max(0.0, start + i * gap - time.monotonic()))
+                for r in await asyncio.gather(*tasks, return_exceptions=True):
+                    if isinstance(r, httpx.Response) and "probe_success 1" in r.text:
+                        done += 1
+            return done
+
+        cpu0 = cpu_seconds(proc.pid)
+        t0 = time.monotonic()
+        ok = asyncio.run(drive())
+        cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+        return {
+            "probes": ok,
+            "probes_per_s": ok / (t1 - t0),
+            "cpu_percent": 100 * (cpu1 - cpu0) / (t1 - t0),
+            "cpu_us_per_probe": 1e6 * (cpu1 - cpu0) / max(ok, 1),
+        }
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        Path(cfg.name).unlink()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--monitors", type=int, default=20_000)
+    parser.add_argument("--interval", type=int, default=10)
+    parser.add_argument("--duration", type=float, default=60)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--workers", type=int, default=1, help="checker processes (PostgreSQL)")
+    parser.add_argument("--ports", type=int, default=16, help="loopback listeners")
+    parser.add_argument("--no-reference", action="store_true")
+    args = parser.parse_args()
+    if args.database == "sqlite" and args.workers != 1:
+        parser.error("SQLite runs one `upwatch serve`: --workers applies to PostgreSQL")
+
+    workdir = Path(tempfile.mkdtemp(prefix="upwatch-bench-"))
+    url = (
+        f"sqlite:///{workdir / 'upwatch.db'}"
+        if args.database == "sqlite"
+        else pg_recreate("upwatch_bench")
+    )
+    env = clean_env(UPWATCH_DATABASE_URL=url, UPWATCH_LOG_LEVEL="info")
+    sink, ports = start_sink(args.ports)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        upwatch(env, "migrate")
+        upwatch(env, "teams", "create", "bench", "--max-monitors", str(args.monitors))
+        key = upwatch(
+            env,
+            "keys",
+            "create",
+            "--team",
+            "bench",
+            "--scope",
+            "tcp-monitors:read",
+            "--scope",
+            "tcp-monitors:write",
+        )
+        api_port = free_port()
+        base = f"http://127.0.0.1:{api_port}"
+        if args.database == "sqlite":
+            procs.append(spawn(env, "serve", "--port", str(api_port), log=workdir / "serve.log"))
+            checkers = procs[:]
+        else:
+            procs.append(spawn(env, "api", "--port", str(api_port), log=workdir / "api.log"))
+            checkers = [
+                spawn(env, "worker", log=workdir / f"worker{i}.log") for i in range(args.workers)
+            ]
+            procs.extend(checkers)
+        wait_healthy(base)
+        print(f"creating {args.monitors:,} monitors through the API…", file=sys.stderr)
+        create_rate = asyncio.run(create_monitors(base, key, ports, args.monitors, args.interval))
+        print(
+            f"warming up for {args.interval} s, then measuring {args.duration:.0f} s…",
+            file=sys.stderr,
+        )
+        time.sleep(args.interval)
+        cpu0 = {p.pid: cpu_seconds(p.pid) for p in procs}
+        t0_wall, t0 = int(time.time() * 1000), time.monotonic()
+        time.sleep(args.duration)
+        cpu1 = {p.pid: cpu_seconds(p.pid) for p in procs}
+        t1_wall, t1 = int(time.time() * 1000), time.monotonic()
+        rss = {p.pid: status_kb(p.pid, "VmHWM") / 1024 for p in procs}
+        codes = stop(procs)
+    finally:
+        stop(procs)
+    figures = analyse(url, t0_wall, t1_wall)
+    elapsed = t1 - t0
+    checker_cpu = sum(cpu1[p.pid] - cpu0[p.pid] for p in checkers)
+    all_cpu = sum(cpu1[p] - cpu0[p] for p in cpu0)
+    shares = []
+    for i, p in enumerate(checkers):
+        log = (
+            workdir / ("serve.log" if args.database == "sqlite" else f"worker{i}.log")
+        ).read_text()
+        found = re.findall(r"(\d+) checks run", log)
+        shares.append(int(found[-1]) if found else 0)
+    result: dict[str, Any] = {
+        "database": args.database,
+        "workers": len(checkers),
+        "monitors": args.monitors,
+        "interval_s": args.interval,
+        "duration_s": round(elapsed, 1),
+        "creates_per_s": create_rate,
+        "checks_per_s": figures["checks"] / elapsed,
+        "checks_due_per_s": args.monitors / args.interval,
+        **figures,
+        "cpu_percent_all": 100 * all_cpu / elapsed,
+        "cpu_percent_checkers": 100 * checker_cpu / elapsed,
+        "cpu_us_per_check": 1e6 * all_cpu / max(figures["checks"], 1),
+        "rss_peak_mb": {str(p.pid): round(rss[p.pid], 1) for p in procs},
+        "checks_per_worker": shares,
+        "exit_codes": codes,
+    }
+    if not args.no_reference:
+        print("measuring the bare reference loop…", file=sys.stderr)
+        ref = reference(ports, args.monitors, args.interval, min(args.duration, 30))
+        result["reference"] = ref
+        result["cpu_ratio_to_reference"] = result["cpu_us_per_check"] / ref["cpu_us_per_check"]
+        bb = blackbox(ports, min(args.monitors / args.interval, 2000), min(args.duration, 20))
+        if bb:
+            result["blackbox_exporter"] = bb
+    sink.terminate()
+    sink.wait()
+    rows = [(k, v) for k, v in result.items() if not isinstance(v, dict)]
+    for name in ("reference", "blackbox_exporter"):
+        rows += [(f"{name}.{k}", v) for k, v in result.get(name, {}).items()]
+    rows.append(("rss_peak_mb", ", ".join(f"{v} MB" for v in result["rss_peak_mb"].values())))
+    print(
+        table(
+            f"upwatch checker: {args.monitors:,} monitors at {args.interval} s on {args.database}",
+            rows,
+        )
+    )
+    path = write_json(f"checker-{args.database}-{args.monitors}-w{len(checkers)}", result)
+    print(f"\nwritten to {path}")
+
+
+if __name__ == "__main__":
+    main()
