@@ -84,7 +84,10 @@ def fetch_rows(
     """(monitor id, created_at, interval_s) for every monitor; (monitor id, checked_at) for
     every result checked in [t0, t1)."""
     monitors_sql = "SELECT id, created_at, interval_s FROM monitors"
-    results_sql = "SELECT monitor_id, checked_at FROM check_results WHERE checked_at >= {} AND checked_at < {}"
+    results_sql = (
+        "SELECT monitor_id, checked_at FROM check_results "
+        "WHERE checked_at >= {} AND checked_at < {}"
+    )
     if url.startswith("sqlite"):
         db = sqlite3.connect(url.removeprefix("sqlite:///"))
         try:
@@ -116,8 +119,10 @@ def analyse(url: str, t0: int, t1: int) -> dict[str, Any]:
     lateness = []
     for monitor_id, checked_at in results:
         created, interval_ms = grid[monitor_id]
-        # Checks run on each monitor's grid: created_at + k * interval.
-        lateness.append(float((checked_at - created) % interval_ms))
+        # Checks run on each monitor's grid, created_at + k * interval; signed, so that a
+        # check a millisecond early shows as -1, not as interval - 1.
+        offset = (checked_at - created + interval_ms // 2) % interval_ms - interval_ms // 2
+        lateness.append(float(offset))
         per_monitor[monitor_id] = per_monitor.get(monitor_id, 0) + 1
     missed = 0
     extra = 0
@@ -137,6 +142,7 @@ def analyse(url: str, t0: int, t1: int) -> dict[str, Any]:
         "lateness_p50_ms": percentile(lateness, 0.5),
         "lateness_p99_ms": percentile(lateness, 0.99),
         "lateness_max_ms": max(lateness) if lateness else float("nan"),
+        "lateness_min_ms": min(lateness) if lateness else float("nan"),
     }
 
 
@@ -283,7 +289,7 @@ def main() -> None:
     checker_cpu = sum(cpu1[p.pid] - cpu0[p.pid] for p in checkers)
     all_cpu = sum(cpu1[p] - cpu0[p] for p in cpu0)
     shares = []
-    for i, p in enumerate(checkers):
+    for i in range(len(checkers)):
         log = (
             workdir / ("serve.log" if args.database == "sqlite" else f"worker{i}.log")
         ).read_text()

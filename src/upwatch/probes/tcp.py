@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import ipaddress
 import os
 import socket
@@ -60,14 +61,22 @@ def describe_os_error(exc: OSError) -> str:
     return f"Connection failed: {exc}"
 
 
-async def _resolve(host: str, port: int) -> list[tuple[int, str]]:
-    """(family, address) pairs to try, in the resolver's order. IP literals skip DNS."""
+@functools.lru_cache(maxsize=65_536)
+def _literal_family(host: str) -> int | None:
+    """The address family of an IP literal, or None for a name (cached: the same hosts
+    are probed over and over)."""
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
-        pass
-    else:
-        return [(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, host)]
+        return None
+    return socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+
+
+async def _resolve(host: str, port: int) -> list[tuple[int, str]]:
+    """(family, address) pairs to try, in the resolver's order. IP literals skip DNS."""
+    family = _literal_family(host)
+    if family is not None:
+        return [(family, host)]
     infos = await asyncio.get_running_loop().getaddrinfo(
         host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
     )

@@ -34,6 +34,7 @@ PURGE_INTERVAL_S = 600.0
 SHUTDOWN_GRACE_S = 5.0  # in-flight checks get this long to finish at shutdown
 DNS_RESOLVER_THREADS = 64  # getaddrinfo blocks a thread; the default pool has ~6
 ERROR_BACKOFF_MAX_S = 5.0
+TIMER_SLACK_MS = 1
 
 
 class Worker:
@@ -70,8 +71,9 @@ class Worker:
             plans = await self._store.claim_due(
                 horizon=at + self._lookahead_ms, limit=CLAIM_BATCH, planner=partial(plan, at=at)
             )
-            # Timers count from now, not from `at`: the claim itself took time.
-            now = self._clock.now_ms()
+            # Timers count from now, not from `at`: the claim itself took time. One more
+            # millisecond, because the loop's timers may fire up to 1 ms early.
+            now = self._clock.now_ms() - TIMER_SLACK_MS
             for p in plans:
                 if p.run_at is not None:
                     self._schedule(p.check, delay_s=(p.run_at - now) / 1000)
