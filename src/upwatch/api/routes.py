@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
 from upwatch.api.auth import authorize
+from upwatch.api.errors import ApiError
 from upwatch.api.models import (
     CreateMonitorRequest,
     ErrorBody,
@@ -139,8 +140,13 @@ def build_router(store: Store, clock: Clock, notify: Callable[[], None]) -> APIR
     )
     async def update_monitor(request: Request, monitor_id: str, who: Writer) -> Response:
         monitor_id = _monitor_id(monitor_id)
-        await store.require_monitor(who.team_id, monitor_id)
-        body = await read_json(request, UpdateMonitorRequest)
+        try:
+            body = await read_json(request, UpdateMonitorRequest)
+        except ApiError:
+            # 404 before 400: a bad body for an unknown monitor is a 404. (Looked up only
+            # here: on the good path, update_monitor finds the monitor or says 404.)
+            await store.require_monitor(who.team_id, monitor_id)
+            raise
         monitor = await store.update_monitor(
             who.team_id, monitor_id, body.to_domain(), at=clock.now_ms()
         )
@@ -169,11 +175,14 @@ def build_router(store: Store, clock: Clock, notify: Callable[[], None]) -> APIR
     )
     async def list_results(request: Request, monitor_id: str, who: Reader) -> Response:
         monitor_id = _monitor_id(monitor_id)
-        await store.require_monitor(who.team_id, monitor_id)
-        limit = query_int(
-            request, "limit", default=RESULTS_LIMIT_DEFAULT, low=1, high=RESULTS_LIMIT_MAX
-        )
-        offset = query_int(request, "offset", default=0, low=0, high=MAX_OFFSET)
+        try:
+            limit = query_int(
+                request, "limit", default=RESULTS_LIMIT_DEFAULT, low=1, high=RESULTS_LIMIT_MAX
+            )
+            offset = query_int(request, "offset", default=0, low=0, high=MAX_OFFSET)
+        except ApiError:
+            await store.require_monitor(who.team_id, monitor_id)  # 404 before 400
+            raise
         results, total = await store.list_results(
             who.team_id, monitor_id, limit=limit, offset=offset
         )

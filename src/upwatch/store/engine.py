@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -32,7 +32,13 @@ def async_url(url: str) -> str:
 def open_engine(url: str) -> AsyncEngine:
     full = async_url(url)
     if full.startswith("sqlite"):
-        engine = create_async_engine(full, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_async_engine(
+            full,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            # Transactions end explicitly (commit or rollback); reads run in autocommit.
+            # Skipping the reset saves a thread hop per checkout.
+            pool_reset_on_return=None,
+        )
         _configure_sqlite(engine)
         return engine
     return create_async_engine(
@@ -40,21 +46,42 @@ def open_engine(url: str) -> AsyncEngine:
     )
 
 
+def open_sqlite_reader(url: URL) -> Engine:
+    """A synchronous engine on the same SQLite file, for reads on the loop's thread.
+    Its connections refuse to write (``query_only``)."""
+    reader = create_engine(url.set(drivername="sqlite"), pool_reset_on_return=None)
+
+    @event.listens_for(reader, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        _pragmas(dbapi_conn, "query_only = ON")
+
+    @event.listens_for(reader, "begin")
+    def _on_begin(conn: Connection) -> None:
+        pass  # autocommit reads: no BEGIN
+
+    return reader
+
+
+def _pragmas(dbapi_conn: Any, *extra: str) -> None:
+    # SQLAlchemy, not the sqlite3 module, emits BEGIN (see _on_begin).
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    for pragma in (
+        "journal_mode = WAL",
+        f"busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}",
+        "foreign_keys = ON",
+        "synchronous = NORMAL",
+        f"cache_size = -{SQLITE_CACHE_KIB}",
+        *extra,
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # SQLAlchemy, not the sqlite3 module, emits BEGIN (see _on_begin).
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        for pragma in (
-            "journal_mode = WAL",
-            f"busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}",
-            "foreign_keys = ON",
-            "synchronous = NORMAL",
-            f"cache_size = -{SQLITE_CACHE_KIB}",
-        ):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
+        _pragmas(dbapi_conn)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:

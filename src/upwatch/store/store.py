@@ -6,12 +6,24 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Row, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Executable,
+    Result,
+    Row,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -41,7 +53,7 @@ from upwatch.errors import (
     TeamExists,
     TeamNotFound,
 )
-from upwatch.store.engine import WRITE_OPTION
+from upwatch.store.engine import WRITE_OPTION, open_sqlite_reader
 from upwatch.store.fastpath import (
     FastPath,
     FreshRow,
@@ -86,6 +98,29 @@ _RESULT_COLUMNS = (
 )
 
 
+# The API's statements, built once: building a statement and its cache key costs more
+# than SQLite takes to run it (profiled under bench/api.py).
+_AUTHENTICATE = select(
+    api_keys.c.id, api_keys.c.team_id, api_keys.c.scopes, api_keys.c.last_used_at
+).where(api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.revoked_at.is_(None))
+_OWNED = (monitors.c.id == bindparam("monitor_id")) & (monitors.c.team_id == bindparam("team_id"))
+_GET_MONITOR = select(*_MONITOR_COLUMNS).where(_OWNED)
+_LIST_MONITORS = (
+    select(*_MONITOR_COLUMNS)
+    .where(monitors.c.team_id == bindparam("team_id"))
+    .order_by(monitors.c.created_at, monitors.c.id)
+)
+_MONITOR_EXISTS = select(monitors.c.id).where(_OWNED)
+_RESULT_COUNT = select(monitors.c.result_count).where(_OWNED)
+_RESULTS_PAGE = (
+    select(*_RESULT_COLUMNS)
+    .where(check_results.c.monitor_id == bindparam("monitor_id"))
+    .order_by(check_results.c.checked_at.desc(), check_results.c.id.desc())
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)
+
+
 def _monitor(row: Row[Any, *tuple[Any, ...]]) -> Monitor:
     return Monitor(
         id=row.id,
@@ -105,14 +140,8 @@ def _monitor(row: Row[Any, *tuple[Any, ...]]) -> Monitor:
 
 
 def _result(row: Row[Any, *tuple[Any, ...]]) -> CheckResult:
-    return CheckResult(
-        id=row.id,
-        monitor_id=row.monitor_id,
-        status=Status(row.status),
-        response_time_ms=row.response_time_ms,
-        error=row.error,
-        checked_at=row.checked_at,
-    )
+    # By position (the order of _RESULT_COLUMNS): pages hold up to 200 of these.
+    return CheckResult(row[0], row[1], Status(row[2]), row[3], row[4], row[5])
 
 
 def _team(row: Row[Any]) -> Team:
@@ -148,20 +177,35 @@ class Store:
         self._pg = engine.dialect.name == "postgresql"
         self._fast: FastPath = PostgresFastPath() if self._pg else SqliteFastPath()
         self._write_lock = None if self._pg else asyncio.Lock()
+        self._sync_reads = None if self._pg else open_sqlite_reader(engine.url)
 
     @property
     def engine(self) -> AsyncEngine:
         return self._engine
 
     async def close(self) -> None:
+        if self._sync_reads is not None:
+            self._sync_reads.dispose()
         await self._engine.dispose()
 
     # -- plumbing --------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with _mapped_errors(), self._engine.connect() as conn:
-            yield conn
+    async def _read(self) -> AsyncIterator[Reads]:
+        """Reads run in autocommit: no BEGIN and ROLLBACK round trips around them.
+
+        On SQLite they run right here, on the event loop's thread, through the standard
+        library's driver: an indexed read takes ~10 us there, against ~550 us of CPU
+        through aiosqlite's thread hops (bench/README "Performance"). WAL readers never
+        wait for writers, so this does not block on the checker's writes."""
+        async with _mapped_errors():
+            if self._sync_reads is not None:
+                with self._sync_reads.connect() as sync_conn:
+                    yield _SyncReads(sync_conn)
+                return
+            async with self._engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                yield conn
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
@@ -319,11 +363,8 @@ class Store:
     async def authenticate(self, key_hash: str, *, at: int) -> Principal | None:
         """The principal for an unrevoked key with this hash, or None. Read every time
         (no cache), so revocations and new keys take effect at once."""
-        stmt = select(
-            api_keys.c.id, api_keys.c.team_id, api_keys.c.scopes, api_keys.c.last_used_at
-        ).where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
         async with self._read() as conn:
-            row = (await conn.execute(stmt)).first()
+            row = (await conn.execute(_AUTHENTICATE, {"key_hash": key_hash})).first()
         if row is None:
             return None
         if row.last_used_at is None or at - row.last_used_at >= LAST_USED_GRANULARITY_MS:
@@ -396,23 +437,17 @@ class Store:
         return monitor
 
     async def get_monitor(self, team_id: int, monitor_id: str) -> Monitor:
-        stmt = select(*_MONITOR_COLUMNS).where(
-            monitors.c.id == monitor_id, monitors.c.team_id == team_id
-        )
         async with self._read() as conn:
-            row = (await conn.execute(stmt)).first()
+            row = (
+                await conn.execute(_GET_MONITOR, {"monitor_id": monitor_id, "team_id": team_id})
+            ).first()
         if row is None:
             raise NotFound
         return _monitor(row)
 
     async def list_monitors(self, team_id: int) -> list[Monitor]:
-        stmt = (
-            select(*_MONITOR_COLUMNS)
-            .where(monitors.c.team_id == team_id)
-            .order_by(monitors.c.created_at, monitors.c.id)
-        )
         async with self._read() as conn:
-            rows = (await conn.execute(stmt)).all()
+            rows = (await conn.execute(_LIST_MONITORS, {"team_id": team_id})).all()
         return [_monitor(r) for r in rows]
 
     async def update_monitor(
@@ -468,32 +503,20 @@ class Store:
         self, team_id: int, monitor_id: str, *, limit: int, offset: int
     ) -> tuple[list[CheckResult], int]:
         """A page of results, newest first, and the monitor's total result count."""
+        owned = {"monitor_id": monitor_id, "team_id": team_id}
         async with self._read() as conn:
-            total = await conn.scalar(
-                select(monitors.c.result_count).where(
-                    monitors.c.id == monitor_id, monitors.c.team_id == team_id
-                )
-            )
+            total = await conn.scalar(_RESULT_COUNT, owned)
             if total is None:
                 raise NotFound
-            rows = (
-                await conn.execute(
-                    select(*_RESULT_COLUMNS)
-                    .where(check_results.c.monitor_id == monitor_id)
-                    .order_by(check_results.c.checked_at.desc(), check_results.c.id.desc())
-                    .limit(limit)
-                    .offset(offset)
-                )
-            ).all()
+            page = {"monitor_id": monitor_id, "limit": limit, "offset": offset}
+            rows = (await conn.execute(_RESULTS_PAGE, page)).all()
         return [_result(r) for r in rows], int(total)
 
     async def require_monitor(self, team_id: int, monitor_id: str) -> None:
         """Raise NotFound unless the team has this monitor."""
         async with self._read() as conn:
             found = await conn.scalar(
-                select(monitors.c.id).where(
-                    monitors.c.id == monitor_id, monitors.c.team_id == team_id
-                )
+                _MONITOR_EXISTS, {"monitor_id": monitor_id, "team_id": team_id}
             )
         if found is None:
             raise NotFound
@@ -617,6 +640,35 @@ def _monitor_updates(
         else:
             stale.append((monitor_id, counts[monitor_id]))
     return fresh, stale
+
+
+class Reads(Protocol):
+    """What read methods need of a connection: AsyncConnection, or _SyncReads."""
+
+    async def execute(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> Result[Any]: ...
+
+    async def scalar(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> Any: ...
+
+
+class _SyncReads:
+    """A synchronous connection behind the async read interface (SQLite reads)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def execute(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> Result[Any]:
+        return self._conn.execute(statement, parameters)
+
+    async def scalar(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> Any:
+        return self._conn.scalar(statement, parameters)
 
 
 @asynccontextmanager
