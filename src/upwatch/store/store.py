@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -11,11 +12,10 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any, Protocol
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import (
     Connection,
     Executable,
-    Result,
-    Row,
     bindparam,
     delete,
     func,
@@ -25,8 +25,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 
 from upwatch import security
 from upwatch.domain import (
@@ -70,6 +73,7 @@ log = logging.getLogger(__name__)
 # serialise every read on SQLite.
 LAST_USED_GRANULARITY_MS = 60_000
 PURGE_CHUNK_ROWS = 5_000
+PG_FAST_POOL_SIZE = 10
 
 Planner = Callable[[Sequence[DueCheck]], Sequence[Plan]]
 
@@ -98,6 +102,18 @@ _RESULT_COLUMNS = (
 )
 
 
+_KEY_COLUMNS = (
+    api_keys.c.id,
+    teams.c.name,
+    api_keys.c.name,
+    api_keys.c.scopes,
+    api_keys.c.prefix,
+    api_keys.c.created_at,
+    api_keys.c.last_used_at,
+    api_keys.c.revoked_at,
+)
+_KEYS = select(*_KEY_COLUMNS).join(teams, teams.c.id == api_keys.c.team_id)
+
 # The API's statements, built once: building a statement and its cache key costs more
 # than SQLite takes to run it (profiled under bench/api.py).
 _AUTHENTICATE = select(
@@ -121,50 +137,42 @@ _RESULTS_PAGE = (
 )
 
 
-def _monitor(row: Row[Any, *tuple[Any, ...]]) -> Monitor:
+# Converters read by position (asyncpg's records have no attribute access); each
+# follows the column order of the statements that feed it.
+
+
+def _monitor(row: Sequence[Any]) -> Monitor:
+    """From _MONITOR_COLUMNS (further columns are ignored)."""
     return Monitor(
-        id=row.id,
-        team_id=row.team_id,
-        name=row.name,
-        host=row.host,
-        port=row.port,
-        timeout_ms=row.timeout_ms,
-        interval_s=row.interval_s,
-        is_enabled=bool(row.is_enabled),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        last_checked_at=row.last_checked_at,
-        last_status=Status(row.last_status) if row.last_status else None,
-        last_response_time_ms=row.last_response_time_ms,
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        bool(row[7]),
+        row[8],
+        row[9],
+        row[10],
+        Status(row[11]) if row[11] else None,
+        row[12],
     )
 
 
-def _result(row: Row[Any, *tuple[Any, ...]]) -> CheckResult:
-    # By position (the order of _RESULT_COLUMNS): pages hold up to 200 of these.
+def _result(row: Sequence[Any]) -> CheckResult:
+    """From _RESULT_COLUMNS."""
     return CheckResult(row[0], row[1], Status(row[2]), row[3], row[4], row[5])
 
 
-def _team(row: Row[Any]) -> Team:
-    return Team(
-        id=row.id,
-        name=row.name,
-        max_monitors=row.max_monitors,
-        monitor_count=row.monitor_count,
-        created_at=row.created_at,
-    )
+def _team(row: Sequence[Any]) -> Team:
+    """From the teams table's columns, in table order."""
+    return Team(row[0], row[1], row[2], row[3], row[4])
 
 
-def _key(row: Row[Any]) -> ApiKey:
-    return ApiKey(
-        id=row.id,
-        team=row.team,
-        name=row.name,
-        scopes=tuple(row.scopes.split()),
-        prefix=row.prefix,
-        created_at=row.created_at,
-        last_used_at=row.last_used_at,
-        revoked_at=row.revoked_at,
-    )
+def _key(row: Sequence[Any]) -> ApiKey:
+    """From _KEY_COLUMNS."""
+    return ApiKey(row[0], row[1], row[2], tuple(row[3].split()), row[4], row[5], row[6], row[7])
 
 
 class Store:
@@ -178,6 +186,8 @@ class Store:
         self._fast: FastPath = PostgresFastPath() if self._pg else SqliteFastPath()
         self._write_lock = None if self._pg else asyncio.Lock()
         self._sync_reads = None if self._pg else open_sqlite_reader(engine.url)
+        self._pg_pool: asyncpg.Pool | None = None
+        self._pg_pool_lock = asyncio.Lock()
 
     @property
     def engine(self) -> AsyncEngine:
@@ -186,6 +196,8 @@ class Store:
     async def close(self) -> None:
         if self._sync_reads is not None:
             self._sync_reads.dispose()
+        if self._pg_pool is not None:
+            await self._pg_pool.close()
         await self._engine.dispose()
 
     # -- plumbing --------------------------------------------------------------------
@@ -203,9 +215,8 @@ class Store:
                 with self._sync_reads.connect() as sync_conn:
                     yield _SyncReads(sync_conn)
                 return
-            async with self._engine.connect() as conn:
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-                yield conn
+            async with self._pg_connection() as raw:
+                yield _PgReads(raw, self._engine.dialect)
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
@@ -219,19 +230,36 @@ class Store:
         """A write transaction on the driver's own connection, for the fast path. (Not
         SQLAlchemy's: the asyncpg adapter opens its transaction lazily, at its first
         statement, which the fast path never sends through it.)"""
-        async with _mapped_errors(), self._writer_turn(), self._engine.connect() as conn:
-            raw: Any = (await conn.get_raw_connection()).driver_connection
-            if self._pg:
-                async with raw.transaction():
-                    yield raw
-                return
-            await raw.execute("BEGIN IMMEDIATE")
-            try:
+        if self._pg:
+            async with _mapped_errors(), self._pg_connection() as raw, raw.transaction():
                 yield raw
+            return
+        async with _mapped_errors(), self._writer_turn(), self._engine.connect() as conn:
+            lite: Any = (await conn.get_raw_connection()).driver_connection
+            await lite.execute("BEGIN IMMEDIATE")
+            try:
+                yield lite
             except BaseException:
-                await raw.execute("ROLLBACK")
+                await lite.execute("ROLLBACK")
                 raise
-            await raw.execute("COMMIT")
+            await lite.execute("COMMIT")
+
+    @asynccontextmanager
+    async def _pg_connection(self) -> AsyncIterator[Any]:
+        """A connection from this Store's own asyncpg pool, for the hot paths: checking
+        one out of SQLAlchemy's pool (with its pre-ping round trip) cost ~300 us of CPU
+        against ~25 us for the query itself (bench/README "Performance")."""
+        if self._pg_pool is None:
+            async with self._pg_pool_lock:
+                if self._pg_pool is None:
+                    url = self._engine.url.set(drivername="postgresql")
+                    self._pg_pool = await asyncpg.create_pool(
+                        url.render_as_string(hide_password=False),
+                        min_size=1,
+                        max_size=PG_FAST_POOL_SIZE,
+                    )
+        async with self._pg_pool.acquire() as raw:
+            yield raw
 
     def _writer_turn(self) -> contextlib.AbstractAsyncContextManager[object]:
         """On SQLite, this process's writers queue here, first come first served, rather
@@ -331,11 +359,7 @@ class Store:
         return key, secret
 
     async def list_keys(self, team: str | None = None) -> list[ApiKey]:
-        stmt = (
-            select(api_keys, teams.c.name.label("team"))
-            .join(teams, teams.c.id == api_keys.c.team_id)
-            .order_by(api_keys.c.created_at, api_keys.c.id)
-        )
+        stmt = _KEYS.order_by(api_keys.c.created_at, api_keys.c.id)
         if team is not None:
             stmt = stmt.where(teams.c.name == team)
         async with self._read() as conn:
@@ -349,13 +373,7 @@ class Store:
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=at)
             )
-            row = (
-                await conn.execute(
-                    select(api_keys, teams.c.name.label("team"))
-                    .join(teams, teams.c.id == api_keys.c.team_id)
-                    .where(api_keys.c.id == key_id)
-                )
-            ).first()
+            row = (await conn.execute(_KEYS.where(api_keys.c.id == key_id))).first()
         if row is None:
             raise KeyNotFound(f"no API key with id {key_id!r}")
         return _key(row)
@@ -367,13 +385,14 @@ class Store:
             row = (await conn.execute(_AUTHENTICATE, {"key_hash": key_hash})).first()
         if row is None:
             return None
-        if row.last_used_at is None or at - row.last_used_at >= LAST_USED_GRANULARITY_MS:
+        key_id, team_id, scopes, last_used_at = row[0], row[1], row[2], row[3]
+        if last_used_at is None or at - last_used_at >= LAST_USED_GRANULARITY_MS:
             try:
-                await self._touch_key(row.id, at)
+                await self._touch_key(key_id, at)
             except DatabaseUnavailable as exc:
                 # Bookkeeping only: a busy database must not fail the request.
-                log.warning("could not record the use of key %s: %s", row.id, exc)
-        return Principal(row.id, row.team_id, frozenset(row.scopes.split()), row.last_used_at)
+                log.warning("could not record the use of key %s: %s", key_id, exc)
+        return Principal(key_id, team_id, frozenset(scopes.split()), last_used_at)
 
     async def _touch_key(self, key_id: str, at: int) -> None:
         async with self._write() as conn:
@@ -642,12 +661,18 @@ def _monitor_updates(
     return fresh, stale
 
 
+class Rows(Protocol):
+    def first(self) -> Sequence[Any] | None: ...
+
+    def all(self) -> Sequence[Sequence[Any]]: ...
+
+
 class Reads(Protocol):
-    """What read methods need of a connection: AsyncConnection, or _SyncReads."""
+    """What read methods need of a connection: _SyncReads or _PgReads."""
 
     async def execute(
         self, statement: Executable, parameters: Mapping[str, Any] | None = None
-    ) -> Result[Any]: ...
+    ) -> Rows: ...
 
     async def scalar(
         self, statement: Executable, parameters: Mapping[str, Any] | None = None
@@ -662,13 +687,62 @@ class _SyncReads:
 
     async def execute(
         self, statement: Executable, parameters: Mapping[str, Any] | None = None
-    ) -> Result[Any]:
+    ) -> Rows:
         return self._conn.execute(statement, parameters)
 
     async def scalar(
         self, statement: Executable, parameters: Mapping[str, Any] | None = None
     ) -> Any:
         return self._conn.scalar(statement, parameters)
+
+
+class _Records:
+    def __init__(self, records: list[Any]) -> None:
+        self._records = records
+
+    def first(self) -> Sequence[Any] | None:
+        return self._records[0] if self._records else None
+
+    def all(self) -> Sequence[Sequence[Any]]:
+        return self._records
+
+
+class _PgReads:
+    """Reads on an asyncpg connection: each statement compiled once by SQLAlchemy for
+    PostgreSQL, then prepared and cached by asyncpg on each connection."""
+
+    def __init__(self, raw: Any, dialect: Dialect) -> None:
+        self._raw = raw
+        self._dialect = dialect
+
+    async def execute(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> Rows:
+        sql, args = _for_asyncpg(statement, self._dialect, parameters)
+        return _Records(await self._raw.fetch(sql, *args))
+
+    async def scalar(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> Any:
+        sql, args = _for_asyncpg(statement, self._dialect, parameters)
+        return await self._raw.fetchval(sql, *args)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(statement: ClauseElement, dialect: Dialect) -> SQLCompiler:
+    compiled = statement.compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler)
+    return compiled
+
+
+def _for_asyncpg(
+    statement: Executable, dialect: Dialect, parameters: Mapping[str, Any] | None
+) -> tuple[str, list[Any]]:
+    assert isinstance(statement, ClauseElement)
+    compiled = _compiled(statement, dialect)
+    given = parameters or {}
+    names = compiled.positiontup or ()
+    return str(compiled), [given[n] if n in given else compiled.params[n] for n in names]
 
 
 @asynccontextmanager
@@ -682,10 +756,19 @@ async def _mapped_errors() -> AsyncIterator[None]:
         raise failure from exc
 
 
+# asyncpg's own errors (the hot paths use it directly) that mean "no database".
+_PG_DOWN = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.CannotConnectNowError,
+)
+
+
 def _unavailable(exc: Exception) -> Exception:
     """Connection-level failures become DatabaseUnavailable; anything else is a bug
     and passes through unchanged."""
-    if isinstance(exc, (OperationalError, InterfaceError, OSError, TimeoutError)) or (
+    if isinstance(exc, (OperationalError, InterfaceError, OSError, TimeoutError, *_PG_DOWN)) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated
     ):
         return DatabaseUnavailable(f"database unavailable: {_short(exc)}")
