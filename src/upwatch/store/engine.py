@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_CACHE_KIB = 64 * 1024
-PG_POOL_SIZE = 10
-PG_MAX_OVERFLOW = 10
+PG_POOL_SIZE = 5  # SQLAlchemy's pool: migrations and API writes; hot paths use asyncpg's
+PG_MAX_OVERFLOW = 5
 
 # A write transaction on SQLite asks for the write lock at BEGIN (BEGIN IMMEDIATE),
 # so the busy timeout applies; a deferred BEGIN that later upgrades fails at once.
