@@ -9,7 +9,7 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any, Protocol
 
 import asyncpg  # type: ignore[import-untyped]
@@ -438,21 +438,8 @@ class Store:
             )
             if taken.rowcount != 1:
                 raise LimitExceeded
-            await conn.execute(
-                insert(monitors).values(
-                    id=monitor.id,
-                    team_id=team_id,
-                    name=monitor.name,
-                    host=monitor.host,
-                    port=monitor.port,
-                    timeout_ms=monitor.timeout_ms,
-                    interval_s=monitor.interval_s,
-                    is_enabled=monitor.is_enabled,
-                    created_at=at,
-                    updated_at=at,
-                    next_due_at=at,  # checked at once
-                )
-            )
+            # The dataclass's fields are the table's columns; a new monitor is due at once.
+            await conn.execute(insert(monitors).values(**asdict(monitor), next_due_at=at))
         return monitor
 
     async def get_monitor(self, team_id: int, monitor_id: str) -> Monitor:
