@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from upwatch.domain import DEFAULT_TARGET_DENY, TargetPolicy, parse_networks
 from upwatch.errors import ConfigError
 
 ENV_PREFIX = "UPWATCH_"
@@ -39,6 +40,19 @@ class Settings(BaseSettings):
     log_level: LogLevel = LogLevel.INFO
     # Beyond SPEC.md §2: how many probes one process runs at once.
     check_concurrency: Annotated[int, Field(ge=1, le=100_000)] = 2000
+    # Which addresses may be checked (comma-separated CIDR networks).
+    target_deny: str = DEFAULT_TARGET_DENY
+    target_allow: str = ""
+
+    @field_validator("target_deny", "target_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @property
+    def target_policy(self) -> TargetPolicy:
+        return TargetPolicy(parse_networks(self.target_deny), parse_networks(self.target_allow))
 
     @field_validator("database_url")
     @classmethod

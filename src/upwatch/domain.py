@@ -245,3 +245,43 @@ def rfc3339(ms: int) -> str:
     """RFC 3339, UTC, milliseconds, ``Z``: ``2026-02-14T12:00:00.123Z``."""
     seconds, millis = divmod(ms, 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+DEFAULT_TARGET_DENY = "169.254.0.0/16,fe80::/10"  # link-local: where cloud metadata lives
+TARGET_NOT_ALLOWED = "Target address not allowed"
+
+
+def parse_networks(text: str) -> tuple[IPNetwork, ...]:
+    """``"10.0.0.0/8, fe80::/10"`` -> networks. Raises ValueError naming a bad entry."""
+    networks = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"{item!r} is not a CIDR network") from None
+    return tuple(networks)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetPolicy:
+    """Which addresses may be checked: an address in ``allow`` may; else one in ``deny``
+    may not; else it may."""
+
+    deny: tuple[IPNetwork, ...] = ()
+    allow: tuple[IPNetwork, ...] = ()
+
+    def permits(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return True  # a name: decided on the addresses it resolves to
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # ::ffff:169.254.169.254 is 169.254.169.254
+        if any(ip in net for net in self.allow):
+            return True
+        return not any(ip in net for net in self.deny)

@@ -571,3 +571,29 @@ def test_vendored_schemas_equal_the_shared_ones() -> None:
         pytest.skip("no ../shared/schemas beside this clone")
     for original in SHARED_SCHEMAS.glob("*.json"):
         assert json.loads(original.read_text()) == json.loads((SCHEMAS / original.name).read_text())
+
+
+@pytest.mark.parametrize("host", ["169.254.169.254", "fe80::1", "::ffff:169.254.169.254"])
+async def test_a_literal_address_in_a_denied_range_is_400(api: Api, host: str) -> None:
+    r = await api.call("POST", "/v1/tcp-monitors", json={**VALID, "host": host})
+    assert r.status_code == 400
+    assert r.json()["error"]["details"] == [{"field": "host", "message": "address not allowed"}]
+    m = await api.create()
+    r = await api.call("PUT", f"/v1/tcp-monitors/{m['id']}", json={"host": host})
+    assert r.status_code == 400
+    assert (await api.call("GET", f"/v1/tcp-monitors/{m['id']}")).json()["data"] == m
+    r = await api.call("PUT", "/v1/tcp-monitors/tcpm_unknown", json={"host": host})
+    assert r.status_code == 404
+
+
+async def test_the_operator_can_allow_a_denied_range(store: Store) -> None:
+    key = await make_key(store)
+    settings = Settings(target_allow="169.254.169.254/32")
+    transport = httpx.ASGITransport(app=create_app(settings, store))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.post(
+            "/v1/tcp-monitors",
+            json={**VALID, "host": "169.254.169.254"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    assert r.status_code == 201

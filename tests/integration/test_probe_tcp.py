@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.listeners import blackhole, closed_port, listener
-from upwatch.domain import Status
+from upwatch.domain import Status, TargetPolicy, parse_networks
 from upwatch.probes.tcp import probe
 
 
@@ -87,4 +87,28 @@ async def test_it_probes_ipv6_literals() -> None:
         pytest.skip("::1 is not configured")
     with sock:
         outcome = await probe("::1", sock.getsockname()[1], 1000)
+    assert outcome.status is Status.UP
+
+
+async def test_a_denied_literal_address_is_not_connected_to() -> None:
+    policy = TargetPolicy(parse_networks("127.0.0.0/8"))
+    with listener() as sock:
+        outcome = await probe("127.0.0.1", sock.getsockname()[1], 1000, policy=policy)
+        sock.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            sock.accept()  # nothing ever connected
+    assert (outcome.status, outcome.error) == (Status.DOWN, "Target address not allowed")
+
+
+async def test_a_name_resolving_into_a_denied_range_is_down() -> None:
+    policy = TargetPolicy(parse_networks("127.0.0.0/8, ::1/128"))
+    with listener() as sock:
+        outcome = await probe("localhost", sock.getsockname()[1], 2000, policy=policy)
+    assert (outcome.status, outcome.error) == (Status.DOWN, "Target address not allowed")
+
+
+async def test_allowed_addresses_of_a_name_are_still_tried() -> None:
+    policy = TargetPolicy(parse_networks("::1/128"))  # localhost's IPv6 address only
+    with listener() as sock:
+        outcome = await probe("localhost", sock.getsockname()[1], 2000, policy=policy)
     assert outcome.status is Status.UP

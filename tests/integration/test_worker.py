@@ -159,3 +159,17 @@ async def test_run_checks_on_the_real_clock_and_flushes_on_stop(store: Store, ac
         await asyncio.wait_for(running, timeout=10)
     [r], _ = await store.list_results(acme, m.id, limit=10, offset=0)
     assert r.status is Status.UP
+
+
+async def test_the_checker_applies_the_operators_target_policy(
+    store: Store, acme: int, clock: FakeClock
+) -> None:
+    with listener() as sock:
+        m = await store.create_monitor(
+            acme, NewMonitor("meta", "localhost", sock.getsockname()[1]), at=clock.now_ms()
+        )
+        settings = Settings(target_deny="127.0.0.0/8,::1/128")
+        w = Worker(settings, store, clock=clock, lookahead_ms=0)
+        await step(w)
+    [r], _ = await store.list_results(acme, m.id, limit=10, offset=0)
+    assert (r.status, r.error) == (Status.DOWN, "Target address not allowed")

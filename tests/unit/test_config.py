@@ -6,7 +6,15 @@ from upwatch.errors import ConfigError
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DATABASE_URL", "HOST", "PORT", "MAX_MONITORS_PER_TEAM", "LOG_LEVEL"):
+    for name in (
+        "DATABASE_URL",
+        "HOST",
+        "PORT",
+        "MAX_MONITORS_PER_TEAM",
+        "LOG_LEVEL",
+        "TARGET_DENY",
+        "TARGET_ALLOW",
+    ):
         monkeypatch.delenv(f"UPWATCH_{name}", raising=False)
     monkeypatch.delenv("UPWATCH_RESULT_RETENTION_DAYS", raising=False)
 
@@ -38,6 +46,8 @@ def test_environment_is_read_and_flags_override_it(monkeypatch: pytest.MonkeyPat
         ("UPWATCH_MAX_MONITORS_PER_TEAM", "-1"),
         ("UPWATCH_RESULT_RETENTION_DAYS", "0"),
         ("UPWATCH_LOG_LEVEL", "loud"),
+        ("UPWATCH_TARGET_DENY", "169.254.0.0/16,not-a-network"),
+        ("UPWATCH_TARGET_ALLOW", "10.0.0.0/40"),
     ],
 )
 def test_a_bad_variable_is_one_line_naming_it(

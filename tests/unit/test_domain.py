@@ -141,3 +141,34 @@ def test_setting_the_same_host_is_not_a_retarget() -> None:
     plan = reschedule(monitor(), MonitorChanges(host="db.example.com", port=5432), T0 + 1)
     assert plan.next_due_at is None
     assert not plan.new_generation
+
+
+def test_the_default_policy_denies_link_local_only() -> None:
+    from upwatch.domain import DEFAULT_TARGET_DENY, TargetPolicy, parse_networks
+
+    policy = TargetPolicy(parse_networks(DEFAULT_TARGET_DENY))
+    for denied in (
+        "169.254.169.254",
+        "169.254.0.1",
+        "fe80::1",
+        "fe80::1%eth0",
+        "::ffff:169.254.169.254",
+    ):
+        assert not policy.permits(denied), denied
+    for allowed in ("127.0.0.1", "10.0.0.1", "::1", "2001:db8::1", "db.example.com"):
+        assert policy.permits(allowed), allowed
+
+
+def test_allow_overrides_deny() -> None:
+    from upwatch.domain import TargetPolicy, parse_networks
+
+    policy = TargetPolicy(parse_networks("10.0.0.0/8"), parse_networks("10.1.2.0/24"))
+    assert not policy.permits("10.9.9.9")
+    assert policy.permits("10.1.2.3")
+
+
+def test_bad_networks_are_named() -> None:
+    from upwatch.domain import parse_networks
+
+    with pytest.raises(ValueError, match=r"'10\.0\.0\.0/33'"):
+        parse_networks("127.0.0.0/8, 10.0.0.0/33")

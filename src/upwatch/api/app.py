@@ -43,7 +43,11 @@ def create_app(
         default_response_class=JSON,
     )
     errors.install(app)
-    app.include_router(build_router(store, clock or SystemClock(), on_change or (lambda: None)))
+    app.include_router(
+        build_router(
+            store, clock or SystemClock(), on_change or (lambda: None), settings.target_policy
+        )
+    )
     app.include_router(build_health_router(store))
     app.add_middleware(BodyLimit)
     app.state.settings = settings

@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
 from upwatch.api.auth import authorize
-from upwatch.api.errors import ApiError
+from upwatch.api.errors import ApiError, validation_error
 from upwatch.api.models import (
     CreateMonitorRequest,
     ErrorBody,
@@ -27,7 +27,7 @@ from upwatch.api.models import (
 from upwatch.api.parsing import MAX_OFFSET, query_int, read_json
 from upwatch.api.responses import JSON
 from upwatch.clock import Clock
-from upwatch.domain import SCOPE_READ, SCOPE_WRITE, Principal
+from upwatch.domain import SCOPE_READ, SCOPE_WRITE, Principal, TargetPolicy
 from upwatch.errors import NotFound
 from upwatch.store import Store
 
@@ -80,8 +80,18 @@ def _monitor_id(monitor_id: str) -> str:
     return monitor_id
 
 
-def build_router(store: Store, clock: Clock, notify: Callable[[], None]) -> APIRouter:
+def build_router(
+    store: Store, clock: Clock, notify: Callable[[], None], policy: TargetPolicy
+) -> APIRouter:
     router = APIRouter(prefix="/v1/tcp-monitors", tags=["TCP Monitors"])
+
+    def check_target(host: str | None) -> None:
+        """A literal address the operator does not allow is refused at once; a name is
+        judged on the addresses it resolves to, at every check."""
+        if host is not None and not policy.permits(host):
+            raise validation_error(
+                "Invalid request body", [{"field": "host", "message": "address not allowed"}]
+            )
 
     def require(scope: str) -> Callable[..., Awaitable[Principal]]:
         async def principal(
@@ -116,6 +126,7 @@ def build_router(store: Store, clock: Clock, notify: Callable[[], None]) -> APIR
     )
     async def create_monitor(request: Request, who: Writer) -> Response:
         body = await read_json(request, CreateMonitorRequest)
+        check_target(body.host)
         monitor = await store.create_monitor(who.team_id, body.to_domain(), at=clock.now_ms())
         notify()
         return JSON({"data": monitor_json(monitor)}, status_code=201)
@@ -142,6 +153,7 @@ def build_router(store: Store, clock: Clock, notify: Callable[[], None]) -> APIR
         monitor_id = _monitor_id(monitor_id)
         try:
             body = await read_json(request, UpdateMonitorRequest)
+            check_target(body.host)
         except ApiError:
             # 404 before 400: a bad body for an unknown monitor is a 404. (Looked up only
             # here: on the good path, update_monitor finds the monitor or says 404.)

@@ -10,7 +10,9 @@ import os
 import socket
 
 from upwatch.clock import elapsed_ms, monotonic_ns
-from upwatch.domain import Outcome, Status
+from upwatch.domain import TARGET_NOT_ALLOWED, Outcome, Status, TargetPolicy
+
+OPEN = TargetPolicy()  # no restriction
 
 _ERRNO_MESSAGES = {
     errno.ECONNREFUSED: "Connection refused",
@@ -32,15 +34,22 @@ class _Discard(asyncio.Protocol):
         pass
 
 
-async def probe(host: str, port: int, timeout_ms: int) -> Outcome:
-    """Open a TCP connection to ``host:port`` within ``timeout_ms`` (DNS included)."""
+async def probe(host: str, port: int, timeout_ms: int, *, policy: TargetPolicy = OPEN) -> Outcome:
+    """Open a TCP connection to ``host:port`` within ``timeout_ms`` (DNS included).
+
+    ``policy`` is applied to the addresses the name resolved to, which are the very
+    addresses connected to: a name cannot be re-pointed between the check and the
+    connection (DNS rebinding)."""
     start_ns = monotonic_ns()
     stage = "DNS lookup"
     try:
         async with asyncio.timeout(timeout_ms / 1000):
             addresses = await _resolve(host, port)
+            permitted = [(f, a) for f, a in addresses if policy.permits(a)]
+            if not permitted:
+                return Outcome(Status.DOWN, error=TARGET_NOT_ALLOWED)
             stage = "Connection"
-            await _connect_any(addresses, port)
+            await _connect_any(permitted, port)
     except TimeoutError:
         return Outcome(Status.TIMEOUT, error=f"{stage} timed out after {timeout_ms} ms")
     except socket.gaierror as exc:

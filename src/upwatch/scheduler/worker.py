@@ -44,13 +44,13 @@ class Worker:
         store: Store,
         *,
         clock: Clock | None = None,
-        probe: Probe = tcp.probe,
+        probe: Probe | None = None,
         lookahead_ms: int = CLAIM_LOOKAHEAD_MS,
     ) -> None:
         self._settings = settings
         self._store = store
         self._clock = clock or SystemClock()
-        self._probe = probe
+        self._probe = probe or partial(tcp.probe, policy=settings.target_policy)
         self._lookahead_ms = lookahead_ms
         self._slots = asyncio.Semaphore(settings.check_concurrency)
         self._pending: dict[int, tuple[asyncio.TimerHandle, DueCheck]] = {}
