@@ -40,3 +40,7 @@ def elapsed_ms(start_ns: int) -> int:
 
 def monotonic_ns() -> int:
     return time.monotonic_ns()
+
+
+def monotonic_s() -> float:
+    return time.monotonic()

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     log_level: LogLevel = LogLevel.INFO
     # Beyond SPEC.md §2: how many probes one process runs at once.
     check_concurrency: Annotated[int, Field(ge=1, le=100_000)] = 2000
+    # Requests per minute per API key and API process; 0 turns the limit off.
+    rate_limit_per_minute: Annotated[int, Field(ge=0)] = 600
     # Which addresses may be checked (comma-separated CIDR networks).
     target_deny: str = DEFAULT_TARGET_DENY
     target_allow: str = ""

@@ -597,3 +597,38 @@ async def test_the_operator_can_allow_a_denied_range(store: Store) -> None:
             headers={"Authorization": f"Bearer {key}"},
         )
     assert r.status_code == 201
+
+
+async def test_a_key_over_its_rate_limit_gets_429_with_headers(store: Store) -> None:
+    key, other = await make_key(store), await make_key(store, "beta")
+    app = create_app(Settings(rate_limit_per_minute=3), store)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+
+        async def get(k: str, path: str = "/v1/tcp-monitors") -> httpx.Response:
+            return await client.get(path, headers={"Authorization": f"Bearer {k}"})
+
+        answers = [await get(key) for _ in range(3)]
+        assert [r.status_code for r in answers] == [200, 200, 200]
+        assert [r.headers["ratelimit-remaining"] for r in answers] == ["2", "1", "0"]
+        assert {r.headers["ratelimit-limit"] for r in answers} == {"3"}
+        limited = await get(key)
+        assert limited.status_code == 429
+        assert limited.json()["error"]["code"] == "RATE_LIMITED"
+        assert int(limited.headers["retry-after"]) >= 1
+        assert "ratelimit-reset" in limited.headers
+        assert (await get(key, "/v1/tcp-monitors/tcpm_unknown")).status_code == 429
+        assert (await get(other)).status_code == 200
+        unauthenticated = await client.get("/v1/tcp-monitors")
+        assert unauthenticated.status_code == 401
+        assert "ratelimit-limit" not in unauthenticated.headers
+
+
+async def test_a_limit_of_zero_turns_rate_limiting_off(store: Store) -> None:
+    key = await make_key(store)
+    transport = httpx.ASGITransport(app=create_app(Settings(rate_limit_per_minute=0), store))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        for _ in range(5):
+            r = await client.get("/v1/tcp-monitors", headers={"Authorization": f"Bearer {key}"})
+            assert r.status_code == 200
+            assert "ratelimit-limit" not in r.headers

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from upwatch import __version__
 from upwatch.api import errors
+from upwatch.api.auth import RATE_LIMIT_STATE
 from upwatch.api.parsing import MAX_BODY_BYTES
+from upwatch.api.ratelimit import Decision, RateLimiter
 from upwatch.api.responses import JSON
 from upwatch.api.routes import build_health_router, build_router
 from upwatch.clock import Clock, SystemClock
@@ -43,13 +45,19 @@ def create_app(
         default_response_class=JSON,
     )
     errors.install(app)
+    per_minute = settings.rate_limit_per_minute
     app.include_router(
         build_router(
-            store, clock or SystemClock(), on_change or (lambda: None), settings.target_policy
+            store,
+            clock or SystemClock(),
+            on_change or (lambda: None),
+            settings.target_policy,
+            RateLimiter(per_minute) if per_minute else None,
         )
     )
     app.include_router(build_health_router(store))
     app.add_middleware(BodyLimit)
+    app.add_middleware(RateLimitHeaders)
     app.state.settings = settings
     return app
 
@@ -71,3 +79,28 @@ class BodyLimit:
                     await response(scope, receive, send)
                     return
         await self.app(scope, receive, send)
+
+
+class RateLimitHeaders:
+    """Adds the RateLimit-* (and, on 429, Retry-After) headers to every response to a
+    request whose key was counted, whatever produced the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                decision = scope.get("state", {}).get(RATE_LIMIT_STATE)
+                if isinstance(decision, Decision):
+                    extra = [
+                        (k.lower().encode(), v.encode()) for k, v in decision.headers().items()
+                    ]
+                    message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -25,6 +25,7 @@ from upwatch.api.models import (
     result_json,
 )
 from upwatch.api.parsing import MAX_OFFSET, query_int, read_json
+from upwatch.api.ratelimit import RateLimiter
 from upwatch.api.responses import JSON
 from upwatch.clock import Clock
 from upwatch.domain import SCOPE_READ, SCOPE_WRITE, Principal, TargetPolicy
@@ -81,7 +82,11 @@ def _monitor_id(monitor_id: str) -> str:
 
 
 def build_router(
-    store: Store, clock: Clock, notify: Callable[[], None], policy: TargetPolicy
+    store: Store,
+    clock: Clock,
+    notify: Callable[[], None],
+    policy: TargetPolicy,
+    limiter: RateLimiter | None,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1/tcp-monitors", tags=["TCP Monitors"])
 
@@ -98,7 +103,14 @@ def build_router(
             request: Request,
             _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
         ) -> Principal:
-            return await authorize(store, clock, request.headers.get("authorization"), scope)
+            return await authorize(
+                store,
+                clock,
+                request.headers.get("authorization"),
+                scope,
+                limiter,
+                request.scope.setdefault("state", {}),
+            )
 
         return principal
 
