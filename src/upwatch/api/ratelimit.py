@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from upwatch.clock import monotonic_s
 
-
 _EPSILON = 1e-9
 
 
