@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from upwatch import __version__
@@ -44,22 +46,39 @@ def create_app(
         openapi_url="/openapi.json",
         default_response_class=JSON,
     )
-    errors.install(app)
     per_minute = settings.rate_limit_per_minute
-    app.include_router(
+    routers = [
         build_router(
             store,
             clock or SystemClock(),
             on_change or (lambda: None),
             settings.target_policy,
             RateLimiter(per_minute) if per_minute else None,
-        )
-    )
-    app.include_router(build_health_router(store))
+        ),
+        build_health_router(store),
+    ]
+    for router in routers:
+        app.include_router(router)
+    errors.install(app, methods_by_path(routers))
     app.add_middleware(BodyLimit)
     app.add_middleware(RateLimitHeaders)
     app.state.settings = settings
     return app
+
+
+def methods_by_path(routers: list[APIRouter]) -> Callable[[str], list[str]]:
+    """A function from a request path to the methods its route template supports."""
+    table: dict[str, set[str]] = {}
+    for router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                table.setdefault(route.path, set()).update(route.methods or ())
+    patterns = [(compile_path(path)[0], sorted(methods)) for path, methods in table.items()]
+
+    def allowed(path: str) -> list[str]:
+        return next((methods for regex, methods in patterns if regex.match(path)), [])
+
+    return allowed
 
 
 class BodyLimit:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -63,7 +63,10 @@ def error_response(
     return JSON({"error": body}, status_code=status, headers=dict(headers or {}))
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, allowed_methods: Callable[[str], list[str]]) -> None:
+    """Error handlers for ``app``. ``allowed_methods(path)`` lists what a path supports,
+    for the ``Allow`` header of a 405 (Starlette's names only the first matching route's)."""
+
     async def on_api_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
         return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
@@ -78,11 +81,14 @@ def install(app: FastAPI) -> None:
         log.warning("%s", exc)
         return error_response(503, "SERVICE_UNAVAILABLE", "The database is unavailable; retry")
 
-    async def on_http(_: Request, exc: Exception) -> Response:
+    async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         code = _CODES_BY_STATUS.get(exc.status_code, "ERROR")
         message = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, exc.detail)
-        return error_response(exc.status_code, code, message, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request.url.path))
+        return error_response(exc.status_code, code, message, headers=headers)
 
     async def on_request_validation(_: Request, exc: Exception) -> Response:
         return error_response(400, "VALIDATION_ERROR", "Invalid request")

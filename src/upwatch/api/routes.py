@@ -34,6 +34,11 @@ from upwatch.store import Store
 
 _MONITOR_ID = re.compile(r"^tcpm_[A-Za-z0-9]{1,27}$")
 RESULTS_LIMIT_DEFAULT, RESULTS_LIMIT_MAX = 50, 200
+_HOST_RULE = (
+    "`host` must be a hostname (letters, digits, `-` and `_` in dot-separated labels) or "
+    "an IPv4/IPv6 literal, with no scheme, path, port or spaces, and not in a network "
+    "the operator denies (UPWATCH_TARGET_DENY); `null` is refused for every field."
+)
 
 # Documented for /openapi.json; the raw header is read by `authorize`.
 bearer = HTTPBearer(auto_error=False, description="An API key: `Bearer uptime_...`")
@@ -132,7 +137,7 @@ def build_router(
         status_code=201,
         summary="Create a TCP monitor",
         description="Create a new TCP monitor; it is checked within a second. "
-        "Scope: `tcp-monitors:write`.",
+        "Scope: `tcp-monitors:write`. " + _HOST_RULE,
         responses={201: {"model": MonitorEnvelope}, **_errors(400, 401, 403, 413)},
         openapi_extra=_body(CreateMonitorRequest),
     )
@@ -157,7 +162,7 @@ def build_router(
         "/{monitor_id}",
         summary="Update a TCP monitor",
         description="Update an existing TCP monitor. Only include fields you want to change. "
-        "Scope: `tcp-monitors:write`.",
+        "Scope: `tcp-monitors:write`. " + _HOST_RULE,
         responses={200: {"model": MonitorEnvelope}, **_errors(400, 401, 403, 404, 413)},
         openapi_extra=_body(UpdateMonitorRequest),
     )
