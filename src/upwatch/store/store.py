@@ -248,18 +248,26 @@ class Store:
     async def _pg_connection(self) -> AsyncIterator[Any]:
         """A connection from this Store's own asyncpg pool, for the hot paths: checking
         one out of SQLAlchemy's pool (with its pre-ping round trip) cost ~300 us of CPU
-        against ~25 us for the query itself (bench/README "Performance")."""
-        if self._pg_pool is None:
-            async with self._pg_pool_lock:
-                if self._pg_pool is None:
-                    url = self._engine.url.set(drivername="postgresql")
-                    self._pg_pool = await asyncpg.create_pool(
-                        url.render_as_string(hide_password=False),
-                        min_size=1,
-                        max_size=PG_FAST_POOL_SIZE,
-                    )
-        async with self._pg_pool.acquire() as raw:
+        against ~25 us for the query itself (bench/README "Performance").
+        Any failure to get a connection means the database is unavailable (asyncpg
+        reports a database that refuses connections in several ways)."""
+        try:
+            if self._pg_pool is None:
+                async with self._pg_pool_lock:
+                    if self._pg_pool is None:
+                        url = self._engine.url.set(drivername="postgresql")
+                        self._pg_pool = await asyncpg.create_pool(
+                            url.render_as_string(hide_password=False),
+                            min_size=1,
+                            max_size=PG_FAST_POOL_SIZE,
+                        )
+            raw = await self._pg_pool.acquire()
+        except Exception as exc:
+            raise DatabaseUnavailable(f"database unavailable: {_short(exc)}") from exc
+        try:
             yield raw
+        finally:
+            await self._pg_pool.release(raw)
 
     def _writer_turn(self) -> contextlib.AbstractAsyncContextManager[object]:
         """On SQLite, this process's writers queue here, first come first served, rather
