@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 
 from upwatch.domain import random_base62
@@ -35,8 +34,3 @@ def hash_key(key: str) -> str:
 
 def visible_prefix(key: str) -> str:
     return key[:VISIBLE_PREFIX_CHARS]
-
-
-def hashes_match(stored_hash: str, key: str) -> bool:
-    """Constant-time comparison, so response timing tells nothing about the hash."""
-    return hmac.compare_digest(stored_hash, hash_key(key))

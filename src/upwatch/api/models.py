@@ -36,6 +36,21 @@ IntervalSeconds = Annotated[
 IsEnabled = Annotated[bool, Field(description=_ENABLED)]
 
 
+# Wire names to the domain's.
+_DOMAIN_NAMES = {
+    "name": "name",
+    "host": "host",
+    "port": "port",
+    "timeoutMs": "timeout_ms",
+    "intervalSeconds": "interval_s",
+    "isEnabled": "is_enabled",
+}
+
+
+def _domain_names(model: BaseModel) -> dict[str, Any]:
+    return {_DOMAIN_NAMES[k]: v for k, v in model.model_dump().items()}
+
+
 def _checked_host(value: str | None) -> str | None:
     if value is not None and (problem := domain.host_problem(value)):
         raise ValueError(problem)
@@ -69,14 +84,7 @@ class CreateMonitorRequest(BaseModel):
     _host = field_validator("host")(_checked_host)
 
     def to_domain(self) -> domain.NewMonitor:
-        return domain.NewMonitor(
-            name=self.name,
-            host=self.host,
-            port=self.port,
-            timeout_ms=self.timeoutMs,
-            interval_s=self.intervalSeconds,
-            is_enabled=self.isEnabled,
-        )
+        return domain.NewMonitor(**_domain_names(self))
 
 
 class UpdateMonitorRequest(BaseModel):
@@ -99,14 +107,7 @@ class UpdateMonitorRequest(BaseModel):
     _host = field_validator("host")(_checked_host)
 
     def to_domain(self) -> domain.MonitorChanges:
-        return domain.MonitorChanges(
-            name=self.name,
-            host=self.host,
-            port=self.port,
-            timeout_ms=self.timeoutMs,
-            interval_s=self.intervalSeconds,
-            is_enabled=self.isEnabled,
-        )
+        return domain.MonitorChanges(**_domain_names(self))  # unset fields stay None
 
 
 # -- responses (documentation) ---------------------------------------------------------
