@@ -15,7 +15,7 @@ import uvicorn
 
 from upwatch.api import create_app
 from upwatch.config import Settings, redact_url
-from upwatch.errors import DatabaseUnavailable, UpwatchError
+from upwatch.errors import UpwatchError
 from upwatch.scheduler import Worker
 from upwatch.store import Store, open_engine, upgrade
 from upwatch.store.migrate import is_current
@@ -54,14 +54,10 @@ async def open_store(settings: Settings, *, migrate: bool) -> Store:
             await upgrade(store.engine)
         elif not await is_current(store.engine):
             raise StartupError(f"database {where} needs migrating: run `upwatch migrate`")
-    except DatabaseUnavailable as exc:
-        await store.close()
-        raise StartupError(f"cannot open database {where}: {exc}") from None
-    except StartupError:
-        await store.close()
-        raise
     except Exception as exc:
         await store.close()
+        if isinstance(exc, StartupError):
+            raise
         raise StartupError(f"cannot open database {where}: {_first_line(exc)}") from None
     return store
 
