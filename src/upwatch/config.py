@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     check_concurrency: Annotated[int, Field(ge=1, le=100_000)] = 2000
     # Requests per minute per API key and API process; 0 turns the limit off.
     rate_limit_per_minute: Annotated[int, Field(ge=0)] = 600
+    # API requests handled at once per process; past it, 503 at once. 0 turns it off.
+    max_requests_in_flight: Annotated[int, Field(ge=0)] = 64
+    # Results a checker holds while the database is unreachable; past it they are
+    # dropped, counted and logged.
+    result_buffer_rows: Annotated[int, Field(ge=1000)] = 200_000
     # Which addresses may be checked (comma-separated CIDR networks).
     target_deny: str = DEFAULT_TARGET_DENY
     target_allow: str = ""

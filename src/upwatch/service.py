@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import uvicorn
 
 from upwatch.api import create_app
+from upwatch.api.protocol import guarded_protocol
 from upwatch.config import Settings, redact_url
 from upwatch.errors import UpwatchError
 from upwatch.scheduler import Worker
@@ -76,7 +77,7 @@ def _server(settings: Settings, store: Store, worker: Worker | None) -> _Server:
         app,
         host=settings.host,
         port=settings.port,
-        http="httptools",
+        http=guarded_protocol(),
         lifespan="off",
         log_config=None,
         access_log=settings.log_level.value == "debug",

@@ -6,6 +6,7 @@ checks SPEC.md fixes holds: 401, then 403, then 404, and only then 400.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TypeVar
 
 import orjson
@@ -15,6 +16,8 @@ from starlette.requests import Request
 from upwatch.api.errors import ApiError, validation_error
 
 MAX_BODY_BYTES = 64 * 1024
+BODY_TIMEOUT_S = 10.0  # a client trickling its body cannot hold a request slot for long
+MAX_QUERY_BYTES = 1024  # `limit` and `offset` fit in 50; anything longer is abuse
 MAX_OFFSET = 2**63 - 1  # a 64-bit integer in both databases
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -27,11 +30,17 @@ def payload_too_large() -> ApiError:
 async def read_body(request: Request) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise payload_too_large()
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise payload_too_large()
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(
+            408, "REQUEST_TIMEOUT", f"Request body not received within {BODY_TIMEOUT_S:g} s"
+        ) from None
     return b"".join(chunks)
 
 
@@ -76,7 +85,10 @@ def _details(exc: ValidationError) -> list[dict[str, str]]:
 
 
 def query_int(request: Request, name: str, *, default: int, low: int, high: int) -> int:
-    """An integer query parameter in [low, high]: digits only, given at most once."""
+    """An integer query parameter in [low, high]: digits only, given at most once, in a
+    query string of at most MAX_QUERY_BYTES."""
+    if len(request.scope.get("query_string", b"")) > MAX_QUERY_BYTES:
+        raise validation_error(f"Query string exceeds {MAX_QUERY_BYTES} bytes")
     values = request.query_params.getlist(name)
     if not values:
         return default

@@ -14,12 +14,11 @@ log = logging.getLogger(__name__)
 
 BATCH_MAX_ROWS = 1_000
 FLUSH_INTERVAL_S = 0.25
-BUFFER_MAX_ROWS = 200_000  # ~100 s of checks at 2,000/s held through a database outage
 RETRY_BACKOFF_MAX_S = 5.0
 
 
 class ResultBatcher:
-    def __init__(self, store: Store, *, buffer_max_rows: int = BUFFER_MAX_ROWS) -> None:
+    def __init__(self, store: Store, *, buffer_max_rows: int) -> None:
         self._store = store
         self._buffer: list[Observation] = []
         self._buffer_max = buffer_max_rows

@@ -57,7 +57,7 @@ class Worker:
         self._next_token = 0
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
-        self.batcher = ResultBatcher(store)
+        self.batcher = ResultBatcher(store, buffer_max_rows=settings.result_buffer_rows)
         self.checks_run = 0
 
     # -- one step ----------------------------------------------------------------------
