@@ -151,6 +151,51 @@ async def test_checks_missed_during_downtime_are_spread_not_burst(
     assert max(per_step) <= 10  # about 100 / 60 a second, never the whole backlog
 
 
+@pytest.mark.parametrize("jump_s", [-3600, -90, -30, 30, 3600])
+async def test_a_wall_clock_jump_neither_bursts_nor_stalls(
+    store: Store, acme: int, clock: FakeClock, jump_s: int
+) -> None:
+    """60 monitors at 60 s, one due each second; then the wall clock jumps. A jump costs
+    each monitor one interval's delay at most, once: it is checked again within two
+    intervals of its last check, as time really passes; no second sees more than a
+    handful of checks; a jump back by whole intervals leaves every monitor on its grid.
+    (Without the pull-in, a jump back of an hour stops all checks for an hour.)"""
+    ports = [closed_port() for _ in range(60)]
+    for i, port in enumerate(ports):
+        await store.create_monitor(
+            acme,
+            NewMonitor(f"m{i}", "127.0.0.1", port, interval_s=60),
+            at=clock.now_ms() + i * 1000,
+        )
+    checked: dict[int, list[int]] = {port: [] for port in ports}  # monotonic ms
+
+    async def recording(host: str, port: int, timeout_ms: int) -> Outcome:
+        checked[port].append(clock.monotonic_ms())
+        return await probe(host, port, timeout_ms)
+
+    w = worker(store, clock, probe=recording)
+
+    async def seconds(n: int) -> list[int]:
+        per_second = []
+        for _ in range(n):
+            per_second.append(await step(w))
+            clock.advance(1)
+        return per_second
+
+    assert await seconds(60) == [1] * 60
+    jumped_at = clock.monotonic_ms()
+    clock.jump(jump_s)
+    after = await seconds(120)
+    assert max(after) <= 5, after  # no burst
+    for port, times in checked.items():
+        first_after = next(t for t in times if t >= jumped_at)
+        last_before = max(t for t in times if t < jumped_at)
+        assert first_after - last_before <= 2 * 60_000, (port, times)  # no stall
+        assert len(times) <= 4, (port, times)  # 3 in 180 s on the grid, 1 more at most
+    if jump_s == -3600:
+        assert after == [1] * 120  # on the same grid as before
+
+
 async def test_run_checks_on_the_real_clock_and_flushes_on_stop(store: Store, acme: int) -> None:
     with listener() as sock:
         m = await store.create_monitor(

@@ -35,6 +35,12 @@ SHUTDOWN_GRACE_S = 5.0  # in-flight checks get this long to finish at shutdown
 DNS_RESOLVER_THREADS = 64  # getaddrinfo blocks a thread; the default pool has ~6
 ERROR_BACKOFF_MAX_S = 5.0
 TIMER_SLACK_MS = 1
+# The wall clock moving this much more or less than the monotonic clock is a jump.
+CLOCK_JUMP_MS = 1_000
+# Monitors due further ahead than an interval plus this are pulled back (clock went
+# back). Generous, so that workers on machines whose clocks differ a little never pull
+# in each other's claims.
+CLOCK_SKEW_TOLERANCE_MS = 5_000
 
 
 class Worker:
@@ -57,6 +63,7 @@ class Worker:
         self._next_token = 0
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        self._clock_offset: int | None = None  # wall minus monotonic, at the last step
         self.batcher = ResultBatcher(store, buffer_max_rows=settings.result_buffer_rows)
         self.checks_run = 0
 
@@ -66,6 +73,7 @@ class Worker:
         """Claim what is due now (or within the look-ahead) and schedule it.
         Returns how many checks were scheduled."""
         at = self._clock.now_ms()
+        await self._follow_clock(at)
         scheduled = 0
         while True:
             plans = await self._store.claim_due(
@@ -80,6 +88,31 @@ class Worker:
                     scheduled += 1
             if len(plans) < CLAIM_BATCH:
                 return scheduled
+
+    async def _follow_clock(self, at: int) -> None:
+        """Notice the wall clock jumping. Forward needs nothing: every monitor is late
+        and planning spreads late checks over their interval. Back would leave every
+        monitor due far ahead, and no check would run until the clock caught up: those
+        are pulled back within their interval. The same is done once at start, for a
+        clock that went back while no checker ran."""
+        offset = at - self._clock.monotonic_ms()
+        previous, self._clock_offset = self._clock_offset, offset
+        if previous is not None:
+            jump = offset - previous
+            if abs(jump) <= CLOCK_JUMP_MS:
+                return
+            log.warning("the wall clock jumped %+.1f s", jump / 1000)
+            if jump > 0:
+                return
+        moved = await self._store.pull_in_far_future(
+            at=at, slack_ms=self._lookahead_ms + CLOCK_SKEW_TOLERANCE_MS
+        )
+        if moved:
+            log.warning(
+                "%d monitors were due more than an interval ahead (the clock went back): "
+                "each is due again within its interval",
+                moved,
+            )
 
     async def drain(self) -> None:
         """Wait for every scheduled and running check, then write all results."""

@@ -14,12 +14,14 @@ from typing import Any, Protocol
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Executable,
     bindparam,
     delete,
     func,
     insert,
+    literal,
     select,
     text,
     update,
@@ -572,6 +574,24 @@ class Store:
                     for c in checks
                 ],
             )
+
+    async def pull_in_far_future(self, *, at: int, slack_ms: int) -> int:
+        """Bring back monitors due more than one interval (plus ``slack_ms``) after ``at``.
+        Nothing schedules that far ahead, so they are there because the wall clock went
+        back: each moves back by whole intervals to within one interval of ``at``, on
+        its own grid, so it waits at most one interval more than it would have.
+        Monitors that were spread stay spread; a jump of whole intervals changes only
+        the dates. Idempotent, so several workers may do it. Returns how many moved."""
+        now = literal(at, BigInteger)
+        interval_ms = monitors.c.interval_s * 1000
+        due = monitors.c.next_due_at
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(monitors)
+                .where(due > now + interval_ms + slack_ms)
+                .values(next_due_at=due - ((due - now) // interval_ms) * interval_ms)
+            )
+        return int(result.rowcount or 0)
 
     async def save_results(self, observations: Sequence[Observation]) -> list[CheckResult]:
         """Store a batch of observations in one transaction and update each monitor's
