@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -74,6 +75,7 @@ log = logging.getLogger(__name__)
 # A key's last use is written at most this often: a write per request would
 # serialise every read on SQLite.
 LAST_USED_GRANULARITY_MS = 60_000
+TOUCH_WAIT_S = 0.1
 PURGE_CHUNK_ROWS = 5_000
 PG_FAST_POOL_SIZE = 10
 
@@ -190,12 +192,16 @@ class Store:
         self._sync_reads = None if self._pg else open_sqlite_reader(engine.url)
         self._pg_pool: asyncpg.Pool | None = None
         self._pg_pool_lock = asyncio.Lock()
+        self._touching: dict[str, asyncio.Task[None]] = {}  # key id -> last-used write
 
     @property
     def engine(self) -> AsyncEngine:
         return self._engine
 
     async def close(self) -> None:
+        for task in list(self._touching.values()):
+            task.cancel()
+        await asyncio.gather(*self._touching.values(), return_exceptions=True)
         if self._sync_reads is not None:
             self._sync_reads.dispose()
         if self._pg_pool is not None:
@@ -397,24 +403,34 @@ class Store:
             return None
         key_id, team_id, scopes, last_used_at = row[0], row[1], row[2], row[3]
         if last_used_at is None or at - last_used_at >= LAST_USED_GRANULARITY_MS:
-            try:
-                await self._touch_key(key_id, at)
-            except DatabaseUnavailable as exc:
-                # Bookkeeping only: a busy database must not fail the request.
-                log.warning("could not record the use of key %s: %s", key_id, exc)
+            await self._touch_key(key_id, at)
         return Principal(key_id, team_id, frozenset(scopes.split()), last_used_at)
 
     async def _touch_key(self, key_id: str, at: int) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                update(api_keys)
-                .where(
-                    api_keys.c.id == key_id,
-                    (api_keys.c.last_used_at.is_(None))
-                    | (api_keys.c.last_used_at <= at - LAST_USED_GRANULARITY_MS),
+        """Record the key's use. Bookkeeping only: the request waits for it briefly (it
+        takes a millisecond), never for a busy database, which would make every read
+        wait for the write lock; the write goes on in the background, one per key."""
+        task = self._touching.get(key_id)
+        if task is None:
+            task = asyncio.create_task(self._write_last_used(key_id, at))
+            self._touching[key_id] = task
+            task.add_done_callback(lambda _: self._touching.pop(key_id, None))
+        await asyncio.wait([task], timeout=TOUCH_WAIT_S)
+
+    async def _write_last_used(self, key_id: str, at: int) -> None:
+        try:
+            async with self._write() as conn:
+                await conn.execute(
+                    update(api_keys)
+                    .where(
+                        api_keys.c.id == key_id,
+                        (api_keys.c.last_used_at.is_(None))
+                        | (api_keys.c.last_used_at <= at - LAST_USED_GRANULARITY_MS),
+                    )
+                    .values(last_used_at=at)
                 )
-                .values(last_used_at=at)
-            )
+        except DatabaseUnavailable as exc:
+            log.warning("could not record the use of key %s: %s", key_id, exc)
 
     # -- monitors --------------------------------------------------------------------
 
@@ -783,7 +799,8 @@ _PG_DOWN = (
 def _unavailable(exc: Exception) -> Exception:
     """Connection-level failures become DatabaseUnavailable; anything else is a bug
     and passes through unchanged."""
-    if isinstance(exc, (OperationalError, InterfaceError, OSError, TimeoutError, *_PG_DOWN)) or (
+    down = (OperationalError, sqlite3.OperationalError, InterfaceError, OSError, TimeoutError)
+    if isinstance(exc, (*down, *_PG_DOWN)) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated
     ):
         return DatabaseUnavailable(f"database unavailable: {_short(exc)}")

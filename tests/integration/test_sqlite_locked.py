@@ -1,0 +1,146 @@
+"""SQLite locked by another process (a backup script, an operator's `sqlite3` shell):
+reads go on (WAL), writes wait for the lock; a lock held past the busy timeout makes the
+checker hold its results and retry with backoff, and an API write a 503, never a 500.
+Nothing is lost. Bounded in time."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import fresh_store, make_key, sqlite_url, team_id
+from upwatch.api import create_app
+from upwatch.clock import SystemClock
+from upwatch.config import Settings
+from upwatch.domain import NewMonitor
+from upwatch.scheduler import Worker
+from upwatch.store import Store, engine
+
+HOLD_S = 3.0
+
+
+@asynccontextmanager
+async def locked(db: Path, seconds: float) -> AsyncIterator[None]:
+    """Another process holds SQLite's write lock for ``seconds``."""
+    script = textwrap.dedent(
+        f"""
+        import sqlite3, sys, time
+        conn = sqlite3.connect({str(db)!r}, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE teams SET name = name")
+        print("locked", flush=True)
+        time.sleep({seconds})
+        conn.execute("COMMIT")
+        """
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    assert await asyncio.wait_for(proc.stdout.readline(), 10) == b"locked\n"
+    try:
+        yield
+    finally:
+        await asyncio.wait_for(proc.wait(), seconds + 10)
+        assert proc.returncode == 0
+
+
+async def results_of(store: Store, team: int, monitor_ids: list[str]) -> int:
+    counts = [(await store.list_results(team, m, limit=1, offset=0))[1] for m in monitor_ids]
+    return sum(counts)
+
+
+@pytest.fixture
+async def short_busy_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our writers give up after 300 ms instead of 30 s, so that a lock of 3 s is one
+    that outlasts the busy timeout."""
+    monkeypatch.setattr(engine, "SQLITE_BUSY_TIMEOUT_MS", 300)
+
+
+async def test_writes_wait_for_a_lock_shorter_than_the_busy_timeout(tmp_path: Path) -> None:
+    store = await fresh_store(sqlite_url(tmp_path))
+    try:
+        await store.create_team("acme", None, at=0)
+        team = await team_id(store)
+        async with locked(tmp_path / "upwatch.db", 1.0):
+            started = time.monotonic()
+            m = await store.create_monitor(
+                team, NewMonitor("m", "db.example.com", 5432), at=SystemClock().now_ms()
+            )
+            waited = time.monotonic() - started
+        assert waited >= 0.5  # it waited for the other process, then wrote
+        assert (await store.get_monitor(team, m.id)).name == "m"
+    finally:
+        await store.close()
+
+
+async def test_a_long_lock_loses_no_result_and_fails_no_read(
+    tmp_path: Path, short_busy_timeout: None
+) -> None:
+    url = sqlite_url(tmp_path)
+    store = await fresh_store(url)
+    server = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0, backlog=512)
+    port = server.sockets[0].getsockname()[1]
+    key = await make_key(store)
+    team = await team_id(store)
+    now = SystemClock().now_ms()
+    ids = []
+    for i in range(100):  # due over the next 2 s: most are checked while the lock is held
+        m = await store.create_monitor(
+            team, NewMonitor(f"m{i}", "127.0.0.1", port, interval_s=60), at=now + 300 + i * 20
+        )
+        ids.append(m.id)
+    settings = Settings(database_url=url)
+    worker = Worker(settings, store, lookahead_ms=3000)
+    app = create_app(settings, store)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    headers = {"Authorization": f"Bearer {key}"}
+    statuses: dict[str, list[int]] = {"read": [], "write": []}
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            await asyncio.sleep(0.2)  # the worker has claimed everything
+            async with locked(tmp_path / "upwatch.db", HOLD_S):
+                deadline = time.monotonic() + HOLD_S - 0.5
+                r = await client.post(
+                    "/v1/tcp-monitors",
+                    headers=headers,
+                    json={"name": "n", "host": "db.example.com", "port": 5432},
+                )
+                statuses["write"].append(r.status_code)
+                while time.monotonic() < deadline:  # bounded: HOLD_S
+                    for path in ("/v1/tcp-monitors", f"/v1/tcp-monitors/{ids[0]}/results"):
+                        r = await client.get(path, headers=headers)
+                        statuses["read"].append(r.status_code)
+                    await asyncio.sleep(0.1)
+                held = len(worker.batcher)
+            await asyncio.sleep(2)  # the batcher's retry comes round
+            r = await client.post(
+                "/v1/tcp-monitors",
+                headers=headers,
+                json={"name": "n", "host": "db.example.com", "port": 5432},
+            )
+            statuses["write"].append(r.status_code)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 15)
+        server.close()
+    try:
+        assert set(statuses["read"]) == {200}, statuses
+        assert len(statuses["read"]) >= 10, statuses  # and none waited for the lock
+        assert statuses["write"] == [503, 201], statuses
+        assert held > 0, "the lock should have caught results in the buffer"
+        assert worker.batcher.dropped == 0
+        assert worker.checks_run == 100
+        assert await results_of(store, team, ids) == 100  # nothing lost
+    finally:
+        await store.close()
