@@ -1,6 +1,7 @@
 """The `upwatch` command and a live server, as a user meets them: keys from the CLI, the
 README's curl flow against `upwatch serve`, real checks, a restart, and bad start-ups."""
 
+import contextlib
 import json
 import os
 import re
@@ -201,6 +202,17 @@ def test_the_readme_flow_checks_for_real_and_survives_a_restart(
         assert kept["data"][-1] == up_results[-1]
     finally:
         stop(again)
+
+
+def test_the_server_refuses_endless_headers(env: Env, server: subprocess.Popen[str]) -> None:
+    """`serve` runs the guarded protocol (tests/integration/test_http_limits.py)."""
+    with socket.create_connection(("127.0.0.1", env.port), timeout=10) as conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        with contextlib.suppress(ConnectionError):
+            for _ in range(100):  # 100 KiB of headers, never finished
+                conn.sendall(b"X-Filler: " + b"f" * 1024 + b"\r\n")
+        answer = conn.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:100]
 
 
 def test_keys_revoked_on_the_cli_stop_working_at_once(

@@ -50,9 +50,13 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "Missing or invalid API key (UNAUTHORIZED)",
         403: "API key missing the required scope (FORBIDDEN)",
         404: "TCP monitor not found (NOT_FOUND)",
+        408: "Request body not received within 10 s (REQUEST_TIMEOUT)",
         413: "Request body over 64 KiB (PAYLOAD_TOO_LARGE)",
+        429: "Rate limit of the API key exceeded (RATE_LIMITED); see Retry-After",
+        503: "Database unavailable or server overloaded (SERVICE_UNAVAILABLE); retry",
     }
-    return {s: {"model": ErrorBody, "description": text[s]} for s in statuses}
+    every = (*statuses, *((408,) if 413 in statuses else ()), 429, 503)
+    return {s: {"model": ErrorBody, "description": text[s]} for s in sorted(every)}
 
 
 def _body(model: type[CreateMonitorRequest | UpdateMonitorRequest]) -> dict[str, Any]:
