@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import heapq
 import logging
 import resource
 from collections.abc import Awaitable, Callable
@@ -16,11 +18,11 @@ from functools import partial
 
 from upwatch.clock import Clock, SystemClock
 from upwatch.config import Settings
-from upwatch.domain import DueCheck, Observation, Outcome
+from upwatch.domain import DueCheck, Observation, Outcome, Plan
 from upwatch.errors import DatabaseUnavailable
 from upwatch.probes import tcp
 from upwatch.scheduler.batcher import ResultBatcher
-from upwatch.scheduler.planning import plan
+from upwatch.scheduler.planning import plan, plan_one
 from upwatch.store import Store
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ PURGE_INTERVAL_S = 600.0
 SHUTDOWN_GRACE_S = 5.0  # in-flight checks get this long to finish at shutdown
 DNS_RESOLVER_THREADS = 64  # getaddrinfo blocks a thread; the default pool has ~6
 ERROR_BACKOFF_MAX_S = 5.0
+CLAIM_TIMEOUT_S = 5.0  # a claim that takes longer counts as the database being away
 TIMER_SLACK_MS = 1
 # The wall clock moving this much more or less than the monotonic clock is a jump.
 CLOCK_JUMP_MS = 1_000
@@ -64,30 +67,116 @@ class Worker:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._clock_offset: int | None = None  # wall minus monotonic, at the last step
+        # The monitors whose latest claim is ours, with when each is due next: while the
+        # database is away, this worker goes on checking them on that schedule.
+        self._held: dict[str, tuple[DueCheck, int]] = {}
+        self._held_order: list[tuple[int, str]] = []  # heap of (next due, monitor id)
+        self._offline_since: int | None = None
+        self._offline_checks_before = 0
+        self.checks_offline = 0  # checks run on the held schedule, in all outages
         self.batcher = ResultBatcher(store, buffer_max_rows=settings.result_buffer_rows)
         self.checks_run = 0
 
     # -- one step ----------------------------------------------------------------------
 
     async def run_once(self) -> int:
-        """Claim what is due now (or within the look-ahead) and schedule it.
-        Returns how many checks were scheduled."""
+        """Claim what is due now (or within the look-ahead) and schedule it; while the
+        database is unavailable, schedule what this worker holds on its own (and raise
+        DatabaseUnavailable). Returns how many checks were scheduled."""
         at = self._clock.now_ms()
-        await self._follow_clock(at)
+        try:
+            await self._follow_clock(at)
+            if self._offline_since is not None:
+                await self._back_online(at)
+            return await self._claim(at)
+        except DatabaseUnavailable:
+            if self._offline_since is None:
+                self._offline_since = at
+                self._offline_checks_before = self.checks_offline
+                log.warning(
+                    "database unavailable: checking the %d monitors this worker holds on "
+                    "their own schedule until it is back",
+                    len(self._held),
+                )
+            self._clock_offset = None  # sweep again once the database is back
+            self._run_held(at)
+            raise
+
+    async def _claim(self, at: int) -> int:
+        horizon = at + self._lookahead_ms
         scheduled = 0
         while True:
-            plans = await self._store.claim_due(
-                horizon=at + self._lookahead_ms, limit=CLAIM_BATCH, planner=partial(plan, at=at)
-            )
+            try:
+                async with asyncio.timeout(CLAIM_TIMEOUT_S):
+                    plans = await self._store.claim_due(
+                        horizon=horizon, limit=CLAIM_BATCH, planner=partial(plan, at=at)
+                    )
+            except TimeoutError:
+                raise DatabaseUnavailable(
+                    f"database unavailable: no answer within {CLAIM_TIMEOUT_S:g} s"
+                ) from None
             # Timers count from now, not from `at`: the claim itself took time. One more
             # millisecond, because the loop's timers may fire up to 1 ms early.
             now = self._clock.now_ms() - TIMER_SLACK_MS
             for p in plans:
+                self._hold(p)
                 if p.run_at is not None:
                     self._schedule(p.check, delay_s=(p.run_at - now) / 1000)
                     scheduled += 1
             if len(plans) < CLAIM_BATCH:
-                return scheduled
+                break
+        self._forget_claimed_elsewhere(horizon)
+        return scheduled
+
+    # -- the schedule held through a database outage -----------------------------------
+
+    def _hold(self, p: Plan) -> None:
+        self._held[p.check.monitor_id] = (p.check, p.next_due_at)
+        heapq.heappush(self._held_order, (p.next_due_at, p.check.monitor_id))
+
+    def _forget_claimed_elsewhere(self, horizon: int) -> None:
+        """A monitor we hold that came due by ``horizon`` and that this round did not
+        claim again was claimed by another worker (or disabled or deleted): it is no
+        longer ours to check."""
+        order = self._held_order
+        while order and order[0][0] <= horizon:
+            due, monitor_id = heapq.heappop(order)
+            held = self._held.get(monitor_id)
+            if held is not None and held[1] == due:
+                del self._held[monitor_id]
+
+    def _run_held(self, at: int) -> None:
+        """Schedule the held monitors due within the look-ahead, on their grid, and
+        hold each for its next time (late ones are spread, as planning does)."""
+        horizon = at + self._lookahead_ms
+        order = self._held_order
+        due_now = []
+        while order and order[0][0] <= horizon:
+            due, monitor_id = heapq.heappop(order)
+            held = self._held.get(monitor_id)
+            if held is not None and held[1] == due:
+                due_now.append(dataclasses.replace(held[0], due_at=due))
+        now = self._clock.now_ms() - TIMER_SLACK_MS
+        for check in due_now:
+            p = plan_one(check, at=at)
+            self._hold(p)
+            if p.run_at is not None:
+                self._schedule(p.check, delay_s=(p.run_at - now) / 1000)
+                self.checks_offline += 1
+
+    async def _back_online(self, at: int) -> None:
+        """Before claiming again, move the held monitors' due times on past the checks
+        run meanwhile, so that none is checked twice."""
+        moved = await self._store.advance_due(
+            [(c.monitor_id, c.generation, due) for c, due in self._held.values()]
+        )
+        log.warning(
+            "database back after %.1f s: %d checks ran on the held schedule, %d due times moved on",
+            (at - (self._offline_since or at)) / 1000,
+            self.checks_offline - self._offline_checks_before,
+            moved,
+        )
+        self._offline_since = None
 
     async def _follow_clock(self, at: int) -> None:
         """Notice the wall clock jumping. Forward needs nothing: every monitor is late
@@ -172,6 +261,7 @@ class Worker:
             asyncio.create_task(self._claim_loop(), name="upwatch-claim"),
             asyncio.create_task(self.batcher.run(), name="upwatch-batcher"),
             asyncio.create_task(self._purge_loop(), name="upwatch-purge"),
+            asyncio.create_task(self._held_loop(), name="upwatch-held"),
         ]
         log.info("checker started (concurrency %d)", self._settings.check_concurrency)
         try:
@@ -223,6 +313,14 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)
             self._wake.clear()
+
+    async def _held_loop(self) -> None:
+        """While the database is away, the claim loop backs off; the held schedule
+        still needs its checks started on time."""
+        while True:
+            await asyncio.sleep(POLL_INTERVAL_S)
+            if self._offline_since is not None:
+                self._run_held(self._clock.now_ms())
 
     async def _purge_loop(self) -> None:
         retention_ms = self._settings.result_retention_days * 86_400_000

@@ -591,6 +591,26 @@ class Store:
                 ],
             )
 
+    async def advance_due(self, moves: Sequence[tuple[str, int, int]]) -> int:
+        """Move each (monitor id, generation, due time) on to that due time where it is
+        earlier and the monitor is unchanged since: a worker that went on checking
+        through a database outage tells the database what it already did. Returns how
+        many moved."""
+        if not moves:
+            return 0
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(monitors)
+                .where(
+                    monitors.c.id == bindparam("b_id"),
+                    monitors.c.generation == bindparam("b_generation"),
+                    monitors.c.next_due_at < bindparam("b_due"),
+                )
+                .values(next_due_at=bindparam("b_due")),
+                [{"b_id": i, "b_generation": g, "b_due": d} for i, g, d in moves],
+            )
+        return int(result.rowcount or 0)
+
     async def pull_in_far_future(self, *, at: int, slack_ms: int) -> int:
         """Bring back monitors due more than one interval (plus ``slack_ms``) after ``at``.
         Nothing schedules that far ahead, so they are there because the wall clock went
@@ -787,23 +807,42 @@ async def _mapped_errors() -> AsyncIterator[None]:
         raise failure from exc
 
 
-# asyncpg's own errors (the hot paths use it directly) that mean "no database".
+# asyncpg's errors that mean "no database (now)", whether asyncpg raised them itself
+# (the hot paths use it directly) or SQLAlchemy wrapped them: connection failures, an
+# administrator's shutdown, a database that refuses connections (ALLOW_CONNECTIONS
+# false, or starting up), no connection slot free.
 _PG_DOWN = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ObjectNotInPrerequisiteStateError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.InternalClientError,  # a connection left mid-operation by a dropped server
+)
+_DOWN = (
+    OperationalError,
+    sqlite3.OperationalError,
+    InterfaceError,
+    OSError,
+    TimeoutError,
+    *_PG_DOWN,
 )
 
 
 def _unavailable(exc: Exception) -> Exception:
     """Connection-level failures become DatabaseUnavailable; anything else is a bug
-    and passes through unchanged."""
-    down = (OperationalError, sqlite3.OperationalError, InterfaceError, OSError, TimeoutError)
-    if isinstance(exc, (*down, *_PG_DOWN)) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    ):
-        return DatabaseUnavailable(f"database unavailable: {_short(exc)}")
+    and passes through unchanged. SQLAlchemy wraps driver errors (``orig``, and the
+    exception chain), so the whole chain is looked at."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # bounded: chains are short
+        if seen is None:
+            break
+        if isinstance(seen, _DOWN) or (
+            isinstance(seen, DBAPIError) and seen.connection_invalidated
+        ):
+            return DatabaseUnavailable(f"database unavailable: {_short(exc)}")
+        seen = getattr(seen, "orig", None) or seen.__cause__
     return exc
 
 
