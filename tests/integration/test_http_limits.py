@@ -162,6 +162,21 @@ async def test_headers_over_the_cap_get_431_and_a_closed_connection() -> None:
     assert orjson.loads(body)["error"]["code"] == "HEADERS_TOO_LARGE"
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_whole_request_with_headers_over_the_cap_gets_431(method: str) -> None:
+    async with running(slow_app) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            method.encode() + b" / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 20_000 + b"\r\n"
+            b"Content-Length: 2\r\n\r\n{}"
+        )
+        await writer.drain()
+        closed, data = await closed_within(reader, 5)
+        writer.close()
+    assert closed
+    assert data.startswith(b"HTTP/1.1 431 "), data[:200]
+
+
 async def test_headers_under_the_cap_with_a_body_in_the_same_packet_pass(
     tmp_path: Path,
 ) -> None:

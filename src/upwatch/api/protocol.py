@@ -67,6 +67,11 @@ class _Guarded(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._awaiting_headers = False
         self._disarm()
+        # Headers that arrived whole in one read were not counted by data_received.
+        size = len(self.url) + sum(len(k) + len(v) + 4 for k, v in self.headers)
+        if size > self.MAX_HEADER_BYTES:
+            self._send_431()
+            return
         super().on_headers_complete()
 
     def _arm(self) -> None:
@@ -95,6 +100,14 @@ class _Guarded(HttpToolsProtocol):
             and not self.transport.is_closing()
         ):
             self._send_431()
+
+    def on_body(self, body: bytes) -> None:
+        if not self.transport.is_closing():  # not after a 431
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self.transport.is_closing():
+            super().on_message_complete()
 
     def _send_431(self) -> None:
         body = orjson.dumps(
