@@ -77,7 +77,7 @@ def _server(settings: Settings, store: Store, worker: Worker | None) -> _Server:
         app,
         host=settings.host,
         port=settings.port,
-        http=guarded_protocol(),
+        http=guarded_protocol(max_in_flight=settings.max_requests_in_flight),
         lifespan="off",
         log_config=None,
         access_log=settings.log_level.value == "debug",

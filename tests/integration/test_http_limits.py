@@ -22,7 +22,6 @@ from starlette.types import Receive, Scope, Send
 
 from tests.conftest import fresh_store, make_key, sqlite_url
 from upwatch.api import create_app, parsing
-from upwatch.api.app import InFlightLimit
 from upwatch.api.protocol import guarded_protocol
 from upwatch.config import Settings
 
@@ -32,11 +31,15 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 @contextlib.asynccontextmanager
-async def running(app: ASGIApp) -> AsyncIterator[int]:
+async def running(app: ASGIApp, *, max_in_flight: int = 0) -> AsyncIterator[int]:
     """``app`` served by uvicorn with the guarded protocol on a loopback port."""
     config = uvicorn.Config(
         app,
-        http=guarded_protocol(header_timeout_s=HEADER_TIMEOUT_S, max_header_bytes=MAX_HEADER_BYTES),
+        http=guarded_protocol(
+            header_timeout_s=HEADER_TIMEOUT_S,
+            max_header_bytes=MAX_HEADER_BYTES,
+            max_in_flight=max_in_flight,
+        ),
         lifespan="off",
         log_config=None,
         timeout_keep_alive=5,
@@ -253,34 +256,57 @@ async def test_huge_or_repeated_query_parameters_are_400(api: tuple[int, str], q
     assert r.json()["error"]["code"] == "VALIDATION_ERROR"
 
 
+async def exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str
+) -> tuple[int, dict[str, str], bytes]:
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    lines = head.decode().split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
+    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return int(lines[0].split()[1]), headers, body
+
+
 async def test_past_the_in_flight_limit_requests_are_shed_with_503() -> None:
     release = asyncio.Event()
-    entered = 0
+    blocked = 0
 
-    async def blocked(scope: Scope, receive: Receive, send: Send) -> None:
-        nonlocal entered
-        entered += 1
-        await release.wait()
-        await send({"type": "http.response.start", "status": 200, "headers": []})
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal blocked
+        if scope["type"] != "http":
+            return
+        if scope["path"] == "/block":
+            blocked += 1
+            await release.wait()
+        headers = [(b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    limit = InFlightLimit(blocked, limit=2)
-    transport = httpx.ASGITransport(app=limit)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        held = [asyncio.create_task(client.get("/v1/tcp-monitors")) for _ in range(2)]
-        while entered < 2:
-            await asyncio.sleep(0.01)
-        shed = await client.get("/v1/tcp-monitors")
-        health = asyncio.create_task(client.get("/healthz"))  # never shed
-        while entered < 3:
-            await asyncio.sleep(0.01)
-        release.set()
-        answers = await asyncio.gather(*held, health)
-        after = await client.get("/v1/tcp-monitors")
-    assert shed.status_code == 503
-    assert shed.headers["retry-after"] == "1"
-    assert shed.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
-    assert [a.status_code for a in answers] == [200, 200, 200]
-    assert after.status_code == 200
-    assert limit.shed == 1
-    assert limit.in_flight == 0
+    async with running(app, max_in_flight=2) as port:
+        conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+        try:
+            held = [asyncio.create_task(exchange(r, w, "/block")) for r, w in conns[:2]]
+            for _ in range(500):
+                if blocked == 2:
+                    break
+                await asyncio.sleep(0.01)
+            reader, writer = conns[2]
+            started = time.monotonic()
+            status, headers, body = await exchange(reader, writer, "/v1/tcp-monitors")
+            shed_in = time.monotonic() - started
+            # The same kept-alive connection goes on; health checks are never refused.
+            health, _, _ = await exchange(reader, writer, "/healthz")
+            release.set()
+            answers = [a[0] for a in await asyncio.gather(*held)]
+            after, _, _ = await exchange(reader, writer, "/v1/tcp-monitors")
+        finally:
+            release.set()
+            for _, w in conns:
+                w.close()
+    assert status == 503
+    assert headers["retry-after"] == "1"
+    assert orjson.loads(body)["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert shed_in < 1
+    assert health == 200
+    assert answers == [200, 200]
+    assert after == 200

@@ -144,3 +144,30 @@ async def test_a_long_lock_loses_no_result_and_fails_no_read(
         assert await results_of(store, team, ids) == 100  # nothing lost
     finally:
         await store.close()
+
+
+async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_no_transaction_open(
+    tmp_path: Path,
+) -> None:
+    """At shutdown the claimer is cancelled, perhaps while its BEGIN waits for the lock;
+    the final flush must still find clean connections in the pool."""
+    store = await fresh_store(sqlite_url(tmp_path))
+    try:
+        await store.create_team("acme", None, at=0)
+        team = await team_id(store)
+        async with locked(tmp_path / "upwatch.db", 1.0):
+            claims = [
+                asyncio.create_task(store.claim_due(horizon=0, limit=10, planner=lambda d: []))
+                for _ in range(3)
+            ]
+            await asyncio.sleep(0.3)
+            for claim in claims:
+                claim.cancel()
+            await asyncio.gather(*claims, return_exceptions=True)
+        for i in range(8):  # more writes than the pool has connections
+            await store.create_monitor(
+                team, NewMonitor(f"m{i}", "db.example.com", 5432), at=SystemClock().now_ms()
+            )
+            await store.claim_due(horizon=0, limit=10, planner=lambda d: [])
+    finally:
+        await store.close()

@@ -62,8 +62,6 @@ def create_app(
     errors.install(app, methods_by_path(routers))
     app.add_middleware(BodyLimit)
     app.add_middleware(RateLimitHeaders)
-    if settings.max_requests_in_flight:
-        app.add_middleware(InFlightLimit, limit=settings.max_requests_in_flight)
     app.state.settings = settings
     return app
 
@@ -125,37 +123,3 @@ class RateLimitHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-class InFlightLimit:
-    """Sheds load: past ``limit`` requests being handled at once, a request is answered
-    503 at once (with Retry-After) instead of joining a queue that only grows.
-
-    uvicorn's ``limit_concurrency`` counts open connections too, so a client that keeps
-    many idle keep-alive connections would be refused while the server is idle; this
-    counts requests only. ``/healthz`` is never shed: a load balancer that saw it fail
-    under load would take a busy node out and push its load onto the others."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-        self.in_flight = 0
-        self.shed = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == "/healthz":
-            await self.app(scope, receive, send)
-            return
-        if self.in_flight >= self.limit:
-            self.shed += 1
-            response = errors.error_response(
-                503, "SERVICE_UNAVAILABLE", "The server is overloaded; retry shortly"
-            )
-            response.headers["Retry-After"] = "1"
-            await response(scope, receive, send)
-            return
-        self.in_flight += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.in_flight -= 1

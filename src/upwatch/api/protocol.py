@@ -1,37 +1,73 @@
-"""uvicorn's httptools protocol with the two connection guards it lacks.
+"""uvicorn's httptools protocol with the connection guards it lacks.
 
 uvicorn cuts idle keep-alive connections (``timeout_keep_alive``) but has no limit on how
 long a client may take to send a request's headers, nor on how many header bytes it may
 send: one client trickling a byte every few seconds, or streaming an endless header,
-holds a connection (and its memory) for as long as it likes. No well-kept ASGI server
-option covers this, so these few lines are ours:
+holds a connection (and its memory) for as long as it likes. Its ``limit_concurrency``
+counts open connections as well as requests, so idle keep-alive clients would be
+refused. No well-kept ASGI server option covers these, so these lines are ours:
 
 - the request line and headers must arrive within ``header_timeout_s`` of the connection
   opening or of the previous response on it; otherwise the connection is closed;
 - more than ``max_header_bytes`` of request line and headers is answered with 431 and the
-  connection is closed, before the parser buffers any more.
+  connection is closed, before the parser buffers any more;
+- past ``max_in_flight`` requests received and not yet answered, a request is answered
+  503 at once, from here: no task, no ASGI, no parsing of its body, so that refusing
+  costs almost nothing. (Counted from arrival: an ASGI middleware would see only the
+  requests that have started, and a request that never waits, like a SQLite read,
+  finishes before the next starts; the queue is in the tasks not yet started.)
+  ``/healthz`` is never refused, so that a load balancer does not take a busy node out
+  and push its load onto the others.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+log = logging.getLogger(__name__)
+
 HEADER_TIMEOUT_S = 10.0
 MAX_HEADER_BYTES = 64 * 1024
+NEVER_SHED = (b"/healthz",)
+
+
+def _response(status: bytes, code: str, message: str, *extra: bytes) -> bytes:
+    body = orjson.dumps({"error": {"code": code, "message": message}})
+    head = [
+        b"HTTP/1.1 " + status,
+        b"content-type: application/json",
+        b"content-length: " + str(len(body)).encode(),
+        *extra,
+    ]
+    return b"\r\n".join(head) + b"\r\n\r\n" + body
+
+
+_OVERLOADED = ("SERVICE_UNAVAILABLE", "The server is overloaded; retry shortly")
+SHED_KEEP_ALIVE = _response(b"503 Service Unavailable", *_OVERLOADED, b"retry-after: 1")
+SHED_CLOSE = _response(
+    b"503 Service Unavailable", *_OVERLOADED, b"retry-after: 1", b"connection: close"
+)
 
 
 def guarded_protocol(
-    *, header_timeout_s: float = HEADER_TIMEOUT_S, max_header_bytes: int = MAX_HEADER_BYTES
+    *,
+    header_timeout_s: float = HEADER_TIMEOUT_S,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    max_in_flight: int = 0,
 ) -> type[HttpToolsProtocol]:
-    """The protocol class to pass to ``uvicorn.Config(http=...)``."""
+    """The protocol class to pass to ``uvicorn.Config(http=...)``; ``max_in_flight`` 0
+    refuses nothing."""
 
     class GuardedHttpToolsProtocol(_Guarded):
         HEADER_TIMEOUT_S = header_timeout_s
         MAX_HEADER_BYTES = max_header_bytes
+        MAX_IN_FLIGHT = max_in_flight
+        shed = 0  # requests refused, in this server
 
     return GuardedHttpToolsProtocol
 
@@ -39,12 +75,15 @@ def guarded_protocol(
 class _Guarded(HttpToolsProtocol):
     HEADER_TIMEOUT_S = HEADER_TIMEOUT_S
     MAX_HEADER_BYTES = MAX_HEADER_BYTES
+    MAX_IN_FLIGHT = 0
+    shed = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
         self._awaiting_headers = True  # waiting for the client to send a request head
         self._header_bytes = 0
+        self._shedding = False  # the request being read was refused
 
     # -- the header deadline -------------------------------------------------------
 
@@ -72,7 +111,38 @@ class _Guarded(HttpToolsProtocol):
         if size > self.MAX_HEADER_BYTES:
             self._send_431()
             return
+        if self._overloaded():
+            self._shed()
+            return
         super().on_headers_complete()
+
+    # -- load shedding -----------------------------------------------------------------
+
+    def _overloaded(self) -> bool:
+        return (
+            self.MAX_IN_FLIGHT > 0
+            and len(self.tasks) >= self.MAX_IN_FLIGHT
+            # A request queued behind one still running on this connection (pipelined)
+            # is answered in order by uvicorn, never from here.
+            and (self.cycle is None or self.cycle.response_complete)
+            and not self.url.startswith(NEVER_SHED)
+        )
+
+    def _shed(self) -> None:
+        cls = type(self)
+        cls.shed += 1
+        if cls.shed == 1 or cls.shed % 10_000 == 0:
+            log.warning(
+                "overloaded: %d requests in progress, %d refused with 503 so far",
+                len(self.tasks),
+                cls.shed,
+            )
+        self._shedding = True
+        if self.parser.should_keep_alive():
+            self.transport.write(SHED_KEEP_ALIVE)
+        else:
+            self.transport.write(SHED_CLOSE)
+            self.transport.close()
 
     def _arm(self) -> None:
         self._disarm()
@@ -102,28 +172,27 @@ class _Guarded(HttpToolsProtocol):
             self._send_431()
 
     def on_body(self, body: bytes) -> None:
-        if not self.transport.is_closing():  # not after a 431
+        if not self._shedding and not self.transport.is_closing():  # not after 503, 431
             super().on_body(body)
 
     def on_message_complete(self) -> None:
+        if self._shedding:  # the refused request has been read: wait for the next one
+            self._shedding = False
+            self._awaiting_headers = True
+            self._header_bytes = 0
+            self._arm()
+            return
         if not self.transport.is_closing():
             super().on_message_complete()
 
     def _send_431(self) -> None:
-        body = orjson.dumps(
-            {
-                "error": {
-                    "code": "HEADERS_TOO_LARGE",
-                    "message": f"Request line and headers exceed {self.MAX_HEADER_BYTES} bytes",
-                }
-            }
+        self.transport.write(
+            _response(
+                b"431 Request Header Fields Too Large",
+                "HEADERS_TOO_LARGE",
+                f"Request line and headers exceed {self.MAX_HEADER_BYTES} bytes",
+                b"connection: close",
+            )
         )
-        head = (
-            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-            b"content-type: application/json\r\n"
-            b"content-length: " + str(len(body)).encode() + b"\r\n"
-            b"connection: close\r\n\r\n"
-        )
-        self.transport.write(head + body)
         self.transport.close()
         self._disarm()

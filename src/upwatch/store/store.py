@@ -244,11 +244,16 @@ class Store:
             return
         async with _mapped_errors(), self._writer_turn(), self._engine.connect() as conn:
             lite: Any = (await conn.get_raw_connection()).driver_connection
-            await lite.execute("BEGIN IMMEDIATE")
             try:
+                await lite.execute("BEGIN IMMEDIATE")
                 yield lite
             except BaseException:
-                await lite.execute("ROLLBACK")
+                # Also when cancelled while BEGIN waited for the lock: aiosqlite's thread
+                # still runs the BEGIN, and the connection would go back to the pool
+                # inside a transaction (the next BEGIN on it fails). Its thread runs
+                # statements in order, so this ROLLBACK comes after that BEGIN.
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(lite.execute("ROLLBACK"))
                 raise
             await lite.execute("COMMIT")
 
