@@ -31,7 +31,7 @@ The generator runs in this process, on the same two cores as the server: it shar
 CPU with what it measures. It is a bare asyncio Protocol with prebuilt requests, and its
 own CPU share during each phase is reported beside the server's.
 
-    python bench/overload.py --seconds 15 --factor 2.0 --connections 256 --max-in-flight 64
+    python bench/overload.py --seconds 15 --factor 2.0 --connections 256 --max-in-flight 16
 """
 
 from __future__ import annotations
@@ -296,7 +296,8 @@ async def store_monitors(
     created = await drive(
         port,
         lambda i: request("POST", API, key, monitor_body(i, sink[i % len(sink)], args.interval)),
-        concurrency=CREATE_CONCURRENCY,
+        # Below the in-flight limit: the set-up must not be refused itself.
+        concurrency=max(1, min(CREATE_CONCURRENCY, args.max_in_flight - 1 or CREATE_CONCURRENCY)),
         duration_s=3600,
         max_requests=args.monitors,
     )
@@ -340,7 +341,12 @@ async def run(
         return fig
 
     phases["unloaded"] = await closed("unloaded", args.unloaded_concurrency, args.seconds)
-    phases["capacity"] = await closed("capacity", args.capacity_concurrency, args.seconds)
+    # Capacity is measured without refusals: more connections than the limit would
+    # spin on 503s and take CPU from the requests being measured.
+    capacity_concurrency = args.capacity_concurrency
+    if args.max_in_flight:
+        capacity_concurrency = min(capacity_concurrency, args.max_in_flight)
+    phases["capacity"] = await closed("capacity", capacity_concurrency, args.seconds)
     capacity = phases["capacity"]["ok_per_s"]
     offered = args.factor * capacity
     print(

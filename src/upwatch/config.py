@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     # Requests per minute per API key and API process; 0 turns the limit off.
     rate_limit_per_minute: Annotated[int, Field(ge=0)] = 600
     # API requests handled at once per process; past it, 503 at once. 0 turns it off.
-    max_requests_in_flight: Annotated[int, Field(ge=0)] = 64
+    max_requests_in_flight: Annotated[int, Field(ge=0)] = 16
     # Results a checker holds while the database is unreachable; past it they are
     # dropped, counted and logged.
     result_buffer_rows: Annotated[int, Field(ge=1000)] = 200_000
