@@ -406,7 +406,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15, help="each of phases 1-3")
     parser.add_argument("--factor", type=float, default=2.0, help="overload x capacity")
     parser.add_argument("--connections", type=int, default=256, help="open-loop connections")
-    parser.add_argument("--max-in-flight", type=int, default=64)
+    parser.add_argument("--max-in-flight", type=int, default=16)
     parser.add_argument(
         "--rate-limit-per-minute",
         type=int,
