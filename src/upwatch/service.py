@@ -79,6 +79,7 @@ def _server(settings: Settings, store: Store, worker: Worker | None) -> _Server:
         port=settings.port,
         http=guarded_protocol(max_in_flight=settings.max_requests_in_flight),
         lifespan="off",
+        ws="none",  # no WebSocket routes: upgrades are not offered
         log_config=None,
         access_log=settings.log_level.value == "debug",
         server_header=False,

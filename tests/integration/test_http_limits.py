@@ -310,3 +310,28 @@ async def test_past_the_in_flight_limit_requests_are_shed_with_503() -> None:
     assert health == 200
     assert answers == [200, 200]
     assert after == 200
+
+
+async def test_clients_within_the_limit_are_never_refused() -> None:
+    """A request counts until its response is complete, not until its handler's task
+    is cleaned up: clients that keep exactly the limit busy are all served."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        headers = [(b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async with running(app, max_in_flight=4) as port:
+        conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(4)]
+
+        async def loop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> list[int]:
+            return [(await exchange(reader, writer, "/x"))[0] for _ in range(100)]
+
+        try:
+            statuses = await asyncio.gather(*(loop(r, w) for r, w in conns))
+        finally:
+            for _, w in conns:
+                w.close()
+    assert {s for per_conn in statuses for s in per_conn} == {200}

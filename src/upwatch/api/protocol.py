@@ -11,11 +11,12 @@ refused. No well-kept ASGI server option covers these, so these lines are ours:
   opening or of the previous response on it; otherwise the connection is closed;
 - more than ``max_header_bytes`` of request line and headers is answered with 431 and the
   connection is closed, before the parser buffers any more;
-- past ``max_in_flight`` requests received and not yet answered, a request is answered
-  503 at once, from here: no task, no ASGI, no parsing of its body, so that refusing
-  costs almost nothing. (Counted from arrival: an ASGI middleware would see only the
-  requests that have started, and a request that never waits, like a SQLite read,
-  finishes before the next starts; the queue is in the tasks not yet started.)
+- past ``max_in_flight`` requests received and not yet answered (from a request's head
+  to the end of its response), a request is answered 503 at once, from here: no task,
+  no ASGI, no parsing of its body, so that refusing costs almost nothing. (Counted
+  from arrival: an ASGI middleware would see only the requests that have started, and
+  a request that never waits, like a SQLite read, finishes before the next starts; the
+  queue is in the tasks not yet started.)
   ``/healthz`` is never refused, so that a load balancer does not take a busy node out
   and push its load onto the others.
 """
@@ -67,6 +68,7 @@ def guarded_protocol(
         HEADER_TIMEOUT_S = header_timeout_s
         MAX_HEADER_BYTES = max_header_bytes
         MAX_IN_FLIGHT = max_in_flight
+        in_flight = 0  # requests received and not yet answered, in this server
         shed = 0  # requests refused, in this server
 
     return GuardedHttpToolsProtocol
@@ -76,6 +78,7 @@ class _Guarded(HttpToolsProtocol):
     HEADER_TIMEOUT_S = HEADER_TIMEOUT_S
     MAX_HEADER_BYTES = MAX_HEADER_BYTES
     MAX_IN_FLIGHT = 0
+    in_flight = 0
     shed = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -84,6 +87,7 @@ class _Guarded(HttpToolsProtocol):
         self._awaiting_headers = True  # waiting for the client to send a request head
         self._header_bytes = 0
         self._shedding = False  # the request being read was refused
+        self._unanswered = 0  # this connection's share of in_flight
 
     # -- the header deadline -------------------------------------------------------
 
@@ -93,9 +97,14 @@ class _Guarded(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        type(self).in_flight -= self._unanswered
+        self._unanswered = 0
         super().connection_lost(exc)
 
     def on_response_complete(self) -> None:
+        if self._unanswered:
+            self._unanswered -= 1
+            type(self).in_flight -= 1
         super().on_response_complete()
         idle = self.cycle is None or self.cycle.response_complete  # no pipelined request
         if idle and not self.transport.is_closing():
@@ -114,14 +123,18 @@ class _Guarded(HttpToolsProtocol):
         if self._overloaded():
             self._shed()
             return
+        before = self.cycle
         super().on_headers_complete()
+        if self.cycle is not before:  # a request to answer (not a protocol upgrade)
+            self._unanswered += 1
+            type(self).in_flight += 1
 
     # -- load shedding -----------------------------------------------------------------
 
     def _overloaded(self) -> bool:
         return (
             self.MAX_IN_FLIGHT > 0
-            and len(self.tasks) >= self.MAX_IN_FLIGHT
+            and type(self).in_flight >= self.MAX_IN_FLIGHT
             # A request queued behind one still running on this connection (pipelined)
             # is answered in order by uvicorn, never from here.
             and (self.cycle is None or self.cycle.response_complete)
@@ -134,7 +147,7 @@ class _Guarded(HttpToolsProtocol):
         if cls.shed == 1 or cls.shed % 10_000 == 0:
             log.warning(
                 "overloaded: %d requests in progress, %d refused with 503 so far",
-                len(self.tasks),
+                cls.in_flight,
                 cls.shed,
             )
         self._shedding = True
