@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -89,8 +90,14 @@ def test_other_callers_get_no_data_and_no_errors(case: Any, live: Live, who: str
     elif caller == "ro" and case.method.upper() in ("POST", "PUT", "DELETE"):
         assert status == 403
     else:
-        # The other team sees an empty list and 404 for every monitor id (400 where a
-        # body or page is bad and no monitor is named, 413 for huge bodies).
-        assert status in (200, 400, 404, 413), response.text
+        # The other team sees only its own monitors (it may create some: 201) and 404
+        # for every other monitor id (400 where a body or page is bad and no monitor
+        # is named, 413 for huge bodies).
+        creates = case.method.upper() == "POST" and case.path == "/v1/tcp-monitors"
+        assert status in (200, 400, 404, 413, *((201,) if creates else ())), response.text
         if status == 200 and case.path == "/v1/tcp-monitors" and caller == "other":
-            assert response.json()["data"] == []
+            theirs = {m["id"] for m in response.json()["data"]}
+            ours = httpx.get(
+                f"{live.env.base}/v1/tcp-monitors", headers=auth(live.keys["rw"]), timeout=10
+            ).json()["data"]
+            assert theirs.isdisjoint(m["id"] for m in ours)
