@@ -18,7 +18,6 @@ from upwatch.domain import CheckResult, Monitor, rfc3339
 
 _NAME = "Monitor name"
 _HOST = "Hostname or IP address"
-
 _PORT = "TCP port number"
 _TIMEOUT = "Connection timeout in milliseconds"
 _INTERVAL = "Check interval in seconds"

@@ -108,9 +108,7 @@ class _Guarded(HttpToolsProtocol):
         super().on_response_complete()
         idle = self.cycle is None or self.cycle.response_complete  # no pipelined request
         if idle and not self.transport.is_closing():
-            self._awaiting_headers = True
-            self._header_bytes = 0
-            self._arm()
+            self._await_next_request()
 
     def on_headers_complete(self) -> None:
         self._awaiting_headers = False
@@ -157,6 +155,11 @@ class _Guarded(HttpToolsProtocol):
             self.transport.write(SHED_CLOSE)
             self.transport.close()
 
+    def _await_next_request(self) -> None:
+        self._awaiting_headers = True
+        self._header_bytes = 0
+        self._arm()
+
     def _arm(self) -> None:
         self._disarm()
         self._header_timer = self.loop.call_later(self.HEADER_TIMEOUT_S, self._headers_late)
@@ -191,9 +194,7 @@ class _Guarded(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         if self._shedding:  # the refused request has been read: wait for the next one
             self._shedding = False
-            self._awaiting_headers = True
-            self._header_bytes = 0
-            self._arm()
+            self._await_next_request()
             return
         if not self.transport.is_closing():
             super().on_message_complete()

@@ -24,7 +24,7 @@ from upwatch.api.models import (
     monitor_json,
     result_json,
 )
-from upwatch.api.parsing import MAX_OFFSET, query_int, read_json
+from upwatch.api.parsing import BODY_TIMEOUT_S, MAX_OFFSET, query_int, read_json
 from upwatch.api.ratelimit import RateLimiter
 from upwatch.api.responses import JSON
 from upwatch.clock import Clock
@@ -50,7 +50,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "Missing or invalid API key (UNAUTHORIZED)",
         403: "API key missing the required scope (FORBIDDEN)",
         404: "TCP monitor not found (NOT_FOUND)",
-        408: "Request body not received within 10 s (REQUEST_TIMEOUT)",
+        408: f"Request body not received within {BODY_TIMEOUT_S:g} s (REQUEST_TIMEOUT)",
         413: "Request body over 64 KiB (PAYLOAD_TOO_LARGE)",
         429: "Rate limit of the API key exceeded (RATE_LIMITED); see Retry-After",
         503: "Database unavailable or server overloaded (SERVICE_UNAVAILABLE); retry",

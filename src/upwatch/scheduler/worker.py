@@ -12,7 +12,7 @@ import dataclasses
 import heapq
 import logging
 import resource
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -22,7 +22,7 @@ from upwatch.domain import DueCheck, Observation, Outcome, Plan
 from upwatch.errors import DatabaseUnavailable
 from upwatch.probes import tcp
 from upwatch.scheduler.batcher import ResultBatcher
-from upwatch.scheduler.planning import plan, plan_one
+from upwatch.scheduler.planning import plan
 from upwatch.store import Store
 
 log = logging.getLogger(__name__)
@@ -115,54 +115,48 @@ class Worker:
                 raise DatabaseUnavailable(
                     f"database unavailable: no answer within {CLAIM_TIMEOUT_S:g} s"
                 ) from None
-            # Timers count from now, not from `at`: the claim itself took time. One more
-            # millisecond, because the loop's timers may fire up to 1 ms early.
-            now = self._clock.now_ms() - TIMER_SLACK_MS
-            for p in plans:
-                self._hold(p)
-                if p.run_at is not None:
-                    self._schedule(p.check, delay_s=(p.run_at - now) / 1000)
-                    scheduled += 1
+            scheduled += self._carry_out(plans)
             if len(plans) < CLAIM_BATCH:
                 break
-        self._forget_claimed_elsewhere(horizon)
+        # A monitor we held that came due and that this round did not claim again was
+        # claimed by another worker (or disabled or deleted): no longer ours to check.
+        self._due_held(horizon)
+        return scheduled
+
+    def _carry_out(self, plans: Sequence[Plan]) -> int:
+        """Hold each planned monitor for its next time and schedule the checks to run.
+        Returns how many were scheduled."""
+        # Timers count from now, not from the planning time: claiming took time. One
+        # more millisecond, because the loop's timers may fire up to 1 ms early.
+        now = self._clock.now_ms() - TIMER_SLACK_MS
+        scheduled = 0
+        for p in plans:
+            self._held[p.check.monitor_id] = (p.check, p.next_due_at)
+            heapq.heappush(self._held_order, (p.next_due_at, p.check.monitor_id))
+            if p.run_at is not None:
+                self._schedule(p.check, delay_s=(p.run_at - now) / 1000)
+                scheduled += 1
         return scheduled
 
     # -- the schedule held through a database outage -----------------------------------
 
-    def _hold(self, p: Plan) -> None:
-        self._held[p.check.monitor_id] = (p.check, p.next_due_at)
-        heapq.heappush(self._held_order, (p.next_due_at, p.check.monitor_id))
-
-    def _forget_claimed_elsewhere(self, horizon: int) -> None:
-        """A monitor we hold that came due by ``horizon`` and that this round did not
-        claim again was claimed by another worker (or disabled or deleted): it is no
-        longer ours to check."""
-        order = self._held_order
-        while order and order[0][0] <= horizon:
-            due, monitor_id = heapq.heappop(order)
-            held = self._held.get(monitor_id)
-            if held is not None and held[1] == due:
-                del self._held[monitor_id]
-
-    def _run_held(self, at: int) -> None:
-        """Schedule the held monitors due within the look-ahead, on their grid, and
-        hold each for its next time (late ones are spread, as planning does)."""
-        horizon = at + self._lookahead_ms
+    def _due_held(self, horizon: int) -> list[DueCheck]:
+        """Let go of the held monitors due by ``horizon``; returns them, each as due then."""
         order = self._held_order
         due_now = []
         while order and order[0][0] <= horizon:
             due, monitor_id = heapq.heappop(order)
             held = self._held.get(monitor_id)
-            if held is not None and held[1] == due:
+            if held is not None and held[1] == due:  # else a stale entry of the heap
+                del self._held[monitor_id]
                 due_now.append(dataclasses.replace(held[0], due_at=due))
-        now = self._clock.now_ms() - TIMER_SLACK_MS
-        for check in due_now:
-            p = plan_one(check, at=at)
-            self._hold(p)
-            if p.run_at is not None:
-                self._schedule(p.check, delay_s=(p.run_at - now) / 1000)
-                self.checks_offline += 1
+        return due_now
+
+    def _run_held(self, at: int) -> None:
+        """Run the held monitors due within the look-ahead, on their grid, and hold each
+        for its next time (late ones are spread, as planning does)."""
+        due_now = self._due_held(at + self._lookahead_ms)
+        self.checks_offline += self._carry_out(plan(due_now, at=at))
 
     async def _back_online(self, at: int) -> None:
         """Before claiming again, move the held monitors' due times on past the checks
