@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 
 @contextlib.contextmanager
@@ -44,3 +45,14 @@ def blackhole() -> Iterator[int]:
         finally:
             for filler in fillers:
                 filler.close()
+
+
+@contextlib.asynccontextmanager
+async def accepting() -> AsyncIterator[int]:
+    """A loopback port that accepts (and at once closes) as many connections as come:
+    a target that is always up, for many monitors at once."""
+    server = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0, backlog=2048)
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tests.conftest import fresh_store, sqlite_url
 from tests.e2e.test_cli_and_server import free_port
-from tests.listeners import blackhole, closed_port
+from tests.listeners import accepting, blackhole, closed_port
 from upwatch.clock import SystemClock
 from upwatch.domain import NewMonitor
 
@@ -65,60 +65,58 @@ async def wait_for_rows(db: Path, at_least: int, seconds: float) -> int:
 
 async def test_sigterm_under_load_then_sigkill_and_restart(tmp_path: Path) -> None:
     db = tmp_path / "upwatch.db"
-    server = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0, backlog=2048)
-    up_port = server.sockets[0].getsockname()[1]
     store = await fresh_store(sqlite_url(tmp_path))
     team = (await store.create_team("load", 2_000, at=0)).id
     now = SystemClock().now_ms()
-    with blackhole() as hanging_port:
-        targets = (
-            [(up_port, 1_000)] * MONITORS_UP
-            + [(hanging_port, HANG_TIMEOUT_MS)] * MONITORS_HANGING
-            + [(closed_port(), 1_000)] * MONITORS_REFUSED
-        )
-        for i, (port, timeout_ms) in enumerate(targets):
-            new = NewMonitor(f"m{i}", "127.0.0.1", port, timeout_ms, interval_s=INTERVAL_S)
-            await store.create_monitor(team, new, at=now)
-        await store.close()
+    async with accepting() as up_port:
+        with blackhole() as hanging_port:
+            targets = (
+                [(up_port, 1_000)] * MONITORS_UP
+                + [(hanging_port, HANG_TIMEOUT_MS)] * MONITORS_HANGING
+                + [(closed_port(), 1_000)] * MONITORS_REFUSED
+            )
+            for i, (port, timeout_ms) in enumerate(targets):
+                new = NewMonitor(f"m{i}", "127.0.0.1", port, timeout_ms, interval_s=INTERVAL_S)
+                await store.create_monitor(team, new, at=now)
+            await store.close()
 
-        # 1. SIGTERM to `serve` while checks run, some of them hanging.
-        proc = await start("serve", db)
-        await wait_for_rows(db, 200, 20)
-        proc.send_signal(signal.SIGTERM)
-        stopping = time.monotonic()
-        output, _ = await asyncio.wait_for(proc.communicate(), STOP_LIMIT_S + 5)
-        took = time.monotonic() - stopping
-        log = output.decode()
-        assert proc.returncode == 0, log
-        assert took < STOP_LIMIT_S, f"took {took:.1f} s to stop\n{log}"
-        stopped = STOPPED.search(log)
-        assert stopped, log
-        run, written, _, dropped = map(int, stopped.groups())
-        assert dropped == 0
-        assert run == written == len(results(db)), log  # every finished check is stored
-
-        # 2. SIGKILL to `worker` while checks run; the database stays intact.
-        before = len(results(db))
-        proc = await start("worker", db)
-        await wait_for_rows(db, before + 100, 20)
-        proc.send_signal(signal.SIGKILL)
-        await asyncio.wait_for(proc.communicate(), 10)
-        killed_at = SystemClock().now_ms()
-        with sqlite3.connect(db) as conn:
-            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-
-        # 3. After a restart every monitor is checked again within about an interval:
-        # claims the killed worker held come due one interval after they were made.
-        proc = await start("worker", db)
-        try:
-            deadline = time.monotonic() + INTERVAL_S + 8
-            fresh: set[str] = set()
-            while time.monotonic() < deadline and len(fresh) < len(targets):
-                await asyncio.sleep(0.5)
-                fresh = {m for m, at in results(db) if at > killed_at}
-        finally:
+            # 1. SIGTERM to `serve` while checks run, some of them hanging.
+            proc = await start("serve", db)
+            await wait_for_rows(db, 200, 20)
             proc.send_signal(signal.SIGTERM)
+            stopping = time.monotonic()
             output, _ = await asyncio.wait_for(proc.communicate(), STOP_LIMIT_S + 5)
-        server.close()
+            took = time.monotonic() - stopping
+            log = output.decode()
+            assert proc.returncode == 0, log
+            assert took < STOP_LIMIT_S, f"took {took:.1f} s to stop\n{log}"
+            stopped = STOPPED.search(log)
+            assert stopped, log
+            run, written, _, dropped = map(int, stopped.groups())
+            assert dropped == 0
+            assert run == written == len(results(db)), log  # every finished check is stored
+
+            # 2. SIGKILL to `worker` while checks run; the database stays intact.
+            before = len(results(db))
+            proc = await start("worker", db)
+            await wait_for_rows(db, before + 100, 20)
+            proc.send_signal(signal.SIGKILL)
+            await asyncio.wait_for(proc.communicate(), 10)
+            killed_at = SystemClock().now_ms()
+            with sqlite3.connect(db) as conn:
+                assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+            # 3. After a restart every monitor is checked again within about an interval:
+            # claims the killed worker held come due one interval after they were made.
+            proc = await start("worker", db)
+            try:
+                deadline = time.monotonic() + INTERVAL_S + 8
+                fresh: set[str] = set()
+                while time.monotonic() < deadline and len(fresh) < len(targets):
+                    await asyncio.sleep(0.5)
+                    fresh = {m for m, at in results(db) if at > killed_at}
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                output, _ = await asyncio.wait_for(proc.communicate(), STOP_LIMIT_S + 5)
     assert proc.returncode == 0, output.decode()
     assert len(fresh) == len(targets), f"{len(targets) - len(fresh)} monitors not resumed"

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.conftest import fresh_store, make_key, pg_url
+from tests.listeners import accepting
 from upwatch.api import create_app
 from upwatch.clock import SystemClock
 from upwatch.config import Settings
@@ -43,16 +44,6 @@ async def database_away(url: str) -> AsyncIterator[None]:
     finally:
         await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
         await admin.close()
-
-
-@contextlib.asynccontextmanager
-async def targets() -> AsyncIterator[int]:
-    """A loopback port that accepts (and closes) as many connections as come."""
-    server = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0, backlog=2048)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
 
 
 async def seed(store: Store, port: int, count: int, *, interval_s: int, over_ms: int) -> int:
@@ -107,7 +98,7 @@ async def run_through_outage(count: int, buffer_rows: int) -> tuple[Worker, int,
     url = pg_url()
     store = await fresh_store(url)
     try:
-        async with targets() as port:
+        async with accepting() as port:
             await seed(store, port, count, interval_s=60, over_ms=4000)
             worker = Worker(Settings(result_buffer_rows=buffer_rows), store, lookahead_ms=6000)
             held = await run_worker(worker, url, before_s=0.3, away_s=OUTAGE_S, after_s=3)
@@ -144,7 +135,7 @@ async def test_checking_goes_on_through_an_outage_longer_than_an_interval() -> N
     store = await fresh_store(url)
     count = 200
     try:
-        async with targets() as port:
+        async with accepting() as port:
             first_due = await seed(store, port, count, interval_s=10, over_ms=2000)
             worker = Worker(Settings(), store)
             # One more round on the database after it is back.

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import fresh_store, sqlite_url
-from tests.listeners import listener
+from tests.listeners import accepting, blackhole, listener
 from upwatch.clock import SystemClock
 from upwatch.config import Settings
 from upwatch.domain import NewMonitor, Status
@@ -148,35 +148,26 @@ async def test_slow_targets_do_not_delay_the_other_monitors(
 ) -> None:
     monkeypatch.setattr(worker, "SHUTDOWN_GRACE_S", 0.5)  # hanging checks are dropped
     store = await fresh_store(sqlite_url(tmp_path))
-    fast = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0, backlog=2048)
-    fast_port = fast.sockets[0].getsockname()[1]
     team = (await store.create_team("slow", 10_000, at=0)).id
     try:
-        # Reference: the fast monitors alone, in the same run.
-        alone = await lateness_ms(store, Worker(Settings(), store), team, [fast_port] * FAST)
+        async with accepting() as fast_port:
+            # Reference: the fast monitors alone, in the same run.
+            alone = await lateness_ms(store, Worker(Settings(), store), team, [fast_port] * FAST)
 
-        # Then again beside targets that hold checks open: they are due at the same
-        # moments, never close, reset, or hang until a 60 s timeout.
-        now = SystemClock().now_ms()
-        async with never_closes() as open_port, resets() as reset_port:
-            with listener(backlog=0) as hole:
-                hang_port = hole.getsockname()[1]
-                fillers = [socket.socket() for _ in range(8)]
-                for f in fillers:
-                    f.setblocking(False)
-                    f.connect_ex(("127.0.0.1", hang_port))
-                slow = [(open_port, 5000), (reset_port, 5000), (hang_port, 60_000)]
-                for i in range(SLOW_EACH):
-                    for port, timeout_ms in slow:
-                        new = NewMonitor(f"s{i}", "127.0.0.1", port, timeout_ms, interval_s=60)
-                        await store.create_monitor(team, new, at=now + 500 + i * 40)
-                beside = await lateness_ms(
-                    store, Worker(Settings(), store), team, [fast_port] * FAST
-                )
-                for f in fillers:
-                    f.close()
+            # Then again beside targets that hold checks open: they are due at the same
+            # moments, never close, reset, or hang until a 60 s timeout.
+            now = SystemClock().now_ms()
+            async with never_closes() as open_port, resets() as reset_port:
+                with blackhole() as hang_port:
+                    slow = [(open_port, 5000), (reset_port, 5000), (hang_port, 60_000)]
+                    for i in range(SLOW_EACH):
+                        for port, timeout_ms in slow:
+                            new = NewMonitor(f"s{i}", "127.0.0.1", port, timeout_ms, interval_s=60)
+                            await store.create_monitor(team, new, at=now + 500 + i * 40)
+                    beside = await lateness_ms(
+                        store, Worker(Settings(), store), team, [fast_port] * FAST
+                    )
     finally:
-        fast.close()
         await store.close()
     # Both on schedule, and the slow targets cost the others nothing beyond noise.
     assert p99(alone) < 250, alone

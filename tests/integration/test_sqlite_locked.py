@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import fresh_store, make_key, sqlite_url, team_id
+from tests.listeners import accepting
 from upwatch.api import create_app
 from upwatch.clock import SystemClock
 from upwatch.config import Settings
@@ -87,53 +88,51 @@ async def test_a_long_lock_loses_no_result_and_fails_no_read(
 ) -> None:
     url = sqlite_url(tmp_path)
     store = await fresh_store(url)
-    server = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0, backlog=512)
-    port = server.sockets[0].getsockname()[1]
     key = await make_key(store)
     team = await team_id(store)
-    now = SystemClock().now_ms()
-    ids = []
-    for i in range(100):  # due over the next 2 s: most are checked while the lock is held
-        m = await store.create_monitor(
-            team, NewMonitor(f"m{i}", "127.0.0.1", port, interval_s=60), at=now + 300 + i * 20
-        )
-        ids.append(m.id)
-    settings = Settings(database_url=url)
-    worker = Worker(settings, store, lookahead_ms=3000)
-    app = create_app(settings, store)
-    stop = asyncio.Event()
-    running = asyncio.create_task(worker.run(stop))
-    headers = {"Authorization": f"Bearer {key}"}
-    statuses: dict[str, list[int]] = {"read": [], "write": []}
-    try:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            await asyncio.sleep(0.2)  # the worker has claimed everything
-            async with locked(tmp_path / "upwatch.db", HOLD_S):
-                deadline = time.monotonic() + HOLD_S - 0.5
+    async with accepting() as port:
+        now = SystemClock().now_ms()
+        ids = []
+        for i in range(100):  # due over the next 2 s: most are checked while the lock is held
+            m = await store.create_monitor(
+                team, NewMonitor(f"m{i}", "127.0.0.1", port, interval_s=60), at=now + 300 + i * 20
+            )
+            ids.append(m.id)
+        settings = Settings(database_url=url)
+        worker = Worker(settings, store, lookahead_ms=3000)
+        app = create_app(settings, store)
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        headers = {"Authorization": f"Bearer {key}"}
+        statuses: dict[str, list[int]] = {"read": [], "write": []}
+        try:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                await asyncio.sleep(0.2)  # the worker has claimed everything
+                async with locked(tmp_path / "upwatch.db", HOLD_S):
+                    deadline = time.monotonic() + HOLD_S - 0.5
+                    r = await client.post(
+                        "/v1/tcp-monitors",
+                        headers=headers,
+                        json={"name": "n", "host": "db.example.com", "port": 5432},
+                    )
+                    statuses["write"].append(r.status_code)
+                    while time.monotonic() < deadline:  # bounded: HOLD_S
+                        for path in ("/v1/tcp-monitors", f"/v1/tcp-monitors/{ids[0]}/results"):
+                            r = await client.get(path, headers=headers)
+                            statuses["read"].append(r.status_code)
+                        await asyncio.sleep(0.1)
+                    held = len(worker.batcher)
+                await asyncio.sleep(2)  # the batcher's retry comes round
                 r = await client.post(
                     "/v1/tcp-monitors",
                     headers=headers,
                     json={"name": "n", "host": "db.example.com", "port": 5432},
                 )
                 statuses["write"].append(r.status_code)
-                while time.monotonic() < deadline:  # bounded: HOLD_S
-                    for path in ("/v1/tcp-monitors", f"/v1/tcp-monitors/{ids[0]}/results"):
-                        r = await client.get(path, headers=headers)
-                        statuses["read"].append(r.status_code)
-                    await asyncio.sleep(0.1)
-                held = len(worker.batcher)
-            await asyncio.sleep(2)  # the batcher's retry comes round
-            r = await client.post(
-                "/v1/tcp-monitors",
-                headers=headers,
-                json={"name": "n", "host": "db.example.com", "port": 5432},
-            )
-            statuses["write"].append(r.status_code)
-    finally:
-        stop.set()
-        await asyncio.wait_for(running, 15)
-        server.close()
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 15)
     try:
         assert set(statuses["read"]) == {200}, statuses
         assert len(statuses["read"]) >= 10, statuses  # and none waited for the lock
