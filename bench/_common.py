@@ -46,6 +46,27 @@ def upwatch(env: dict[str, str], *args: str) -> str:
     return done.stdout.strip()
 
 
+def new_key(env: dict[str, str], team: str, *, name: str | None = None) -> str:
+    """A read-write API key for ``team`` (created if need be), from the CLI."""
+    scopes = ["--scope", "tcp-monitors:read", "--scope", "tcp-monitors:write"]
+    named = ["--name", name] if name else []
+    return upwatch(env, "keys", "create", "--team", team, *scopes, *named)
+
+
+def start_upwatch(
+    env: dict[str, str], database: str, port: int, workdir: Path, *, workers: int = 1
+) -> dict[str, subprocess.Popen[bytes]]:
+    """`serve` on SQLite; on PostgreSQL an `api` and ``workers`` workers. By name, the
+    API process first; logs in ``workdir``."""
+    if database == "sqlite":
+        return {"serve": spawn(env, "serve", "--port", str(port), log=workdir / "serve.log")}
+    procs = {"api": spawn(env, "api", "--port", str(port), log=workdir / "api.log")}
+    for i in range(workers):
+        name = "worker" if workers == 1 else f"worker{i}"
+        procs[name] = spawn(env, "worker", log=workdir / f"{name}.log")
+    return procs
+
+
 def spawn(env: dict[str, str], *args: str, log: Path) -> subprocess.Popen[bytes]:
     handle = log.open("wb")
     return subprocess.Popen(

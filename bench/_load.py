@@ -8,6 +8,7 @@ reads Content-Length bodies, so that the figures are the server's, not the clien
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,13 @@ class Outcome:
     latencies_ms: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
+
+
+def monitor_body(name: str, port: int, interval_s: int) -> bytes:
+    """A create-monitor body for a loopback target."""
+    return json.dumps(
+        {"name": name, "host": "127.0.0.1", "port": port, "intervalSeconds": interval_s}
+    ).encode()
 
 
 def request(method: str, path: str, key: str, body: bytes = b"") -> bytes:
@@ -32,7 +40,7 @@ def request(method: str, path: str, key: str, body: bytes = b"") -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
-async def _exchange(
+async def exchange(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, payload: bytes
 ) -> tuple[int, bytes]:
     writer.write(payload)
@@ -68,7 +76,7 @@ async def drive(
                 if i is None:
                     return
                 start = time.perf_counter()
-                status, _ = await _exchange(reader, writer, make(i))
+                status, _ = await exchange(reader, writer, make(i))
                 outcome.latencies_ms.append((time.perf_counter() - start) * 1000)
                 outcome.statuses[status] = outcome.statuses.get(status, 0) + 1
         finally:
@@ -83,6 +91,6 @@ async def drive(
 async def one(port: int, payload: bytes) -> tuple[int, bytes]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**24)
     try:
-        return await _exchange(reader, writer, payload)
+        return await exchange(reader, writer, payload)
     finally:
         writer.close()

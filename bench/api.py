@@ -23,24 +23,19 @@ import uvloop
 from _common import (
     clean_env,
     free_port,
+    new_key,
     percentile,
     pg_recreate,
-    spawn,
     start_sink,
+    start_upwatch,
     stop,
     upwatch,
     wait_healthy,
     write_json,
 )
-from _load import drive, one, request
+from _load import drive, monitor_body, one, request
 
 API = "/v1/tcp-monitors"
-
-
-def monitor_body(i: int, port: int) -> bytes:
-    return json.dumps(
-        {"name": f"m{i}", "host": "127.0.0.1", "port": port, "intervalSeconds": 10}
-    ).encode()
 
 
 async def ids_of(port: int, key: str) -> list[str]:
@@ -70,14 +65,14 @@ async def run(
     rows = []
     created = await drive(
         port,
-        lambda i: request("POST", API, big, monitor_body(i, sink[i % len(sink)])),
+        lambda i: request("POST", API, big, monitor_body(f"m{i}", sink[i % len(sink)], 10)),
         concurrency=c,
         duration_s=3600,
         max_requests=args.monitors,
     )
     rows.append(figures(f"POST (storing the {args.monitors:,})", created))
     for i in range(100):
-        await one(port, request("POST", API, small, monitor_body(i, sink[0])))
+        await one(port, request("POST", API, small, monitor_body(f"m{i}", sink[0], 10)))
     monitors = await ids_of(port, big)
     print(f"{len(monitors):,} monitors stored; checks running", file=sys.stderr)
     await asyncio.sleep(args.settle)
@@ -95,7 +90,7 @@ async def run(
                 "PUT", f"{API}/{rng.choice(monitors)}", big, json.dumps({"name": f"r{i}"}).encode()
             ),
         ),
-        ("POST", lambda i: request("POST", API, churn, monitor_body(i, sink[0]))),
+        ("POST", lambda i: request("POST", API, churn, monitor_body(f"m{i}", sink[0], 10))),
     ]
     for name, make in ops:
         outcome = await drive(port, make, concurrency=c, duration_s=secs)
@@ -140,23 +135,9 @@ def main() -> None:
         keys = {}
         for team, limit in (("big", args.monitors), ("small", 100), ("churn", 10**6)):
             upwatch(env, "teams", "create", team, "--max-monitors", str(limit))
-            keys[team] = upwatch(
-                env,
-                "keys",
-                "create",
-                "--team",
-                team,
-                "--scope",
-                "tcp-monitors:read",
-                "--scope",
-                "tcp-monitors:write",
-            )
+            keys[team] = new_key(env, team)
         port = free_port()
-        if args.database == "sqlite":
-            procs.append(spawn(env, "serve", "--port", str(port), log=workdir / "serve.log"))
-        else:
-            procs.append(spawn(env, "api", "--port", str(port), log=workdir / "api.log"))
-            procs.append(spawn(env, "worker", log=workdir / "worker.log"))
+        procs.extend(start_upwatch(env, args.database, port, workdir).values())
         wait_healthy(f"http://127.0.0.1:{port}")
         rows = uvloop.run(run(args, port, keys, sink))
     finally:

@@ -31,10 +31,11 @@ from _common import (
     clean_env,
     cpu_seconds,
     free_port,
+    new_key,
     percentile,
     pg_recreate,
-    spawn,
     start_sink,
+    start_upwatch,
     status_kb,
     stop,
     table,
@@ -238,28 +239,12 @@ def main() -> None:
     try:
         upwatch(env, "migrate")
         upwatch(env, "teams", "create", "bench", "--max-monitors", str(args.monitors))
-        key = upwatch(
-            env,
-            "keys",
-            "create",
-            "--team",
-            "bench",
-            "--scope",
-            "tcp-monitors:read",
-            "--scope",
-            "tcp-monitors:write",
-        )
+        key = new_key(env, "bench")
         api_port = free_port()
         base = f"http://127.0.0.1:{api_port}"
-        if args.database == "sqlite":
-            procs.append(spawn(env, "serve", "--port", str(api_port), log=workdir / "serve.log"))
-            checkers = procs[:]
-        else:
-            procs.append(spawn(env, "api", "--port", str(api_port), log=workdir / "api.log"))
-            checkers = [
-                spawn(env, "worker", log=workdir / f"worker{i}.log") for i in range(args.workers)
-            ]
-            procs.extend(checkers)
+        started = start_upwatch(env, args.database, api_port, workdir, workers=args.workers)
+        procs.extend(started.values())
+        checkers = {name: p for name, p in started.items() if name != "api"}
         wait_healthy(base)
         print(f"creating {args.monitors:,} monitors through the API…", file=sys.stderr)
         create_rate = asyncio.run(create_monitors(base, key, ports, args.monitors, args.interval))
@@ -279,13 +264,11 @@ def main() -> None:
         stop(procs)
     figures = analyse(url, t0_wall, t1_wall)
     elapsed = t1 - t0
-    checker_cpu = sum(cpu1[p.pid] - cpu0[p.pid] for p in checkers)
+    checker_cpu = sum(cpu1[p.pid] - cpu0[p.pid] for p in checkers.values())
     all_cpu = sum(cpu1[p] - cpu0[p] for p in cpu0)
     shares = []
-    for i in range(len(checkers)):
-        log = (
-            workdir / ("serve.log" if args.database == "sqlite" else f"worker{i}.log")
-        ).read_text()
+    for name in checkers:
+        log = (workdir / f"{name}.log").read_text()
         found = re.findall(r"(\d+) checks run", log)
         shares.append(int(found[-1]) if found else 0)
     result: dict[str, Any] = {

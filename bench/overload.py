@@ -56,10 +56,12 @@ from _common import (
     clean_env,
     cpu_seconds,
     free_port,
+    new_key,
     percentile,
     pg_recreate,
     spawn,
     start_sink,
+    start_upwatch,
     status_kb,
     stop,
     table,
@@ -67,18 +69,12 @@ from _common import (
     wait_healthy,
     write_json,
 )
-from _load import Outcome, drive, one, request
+from _load import Outcome, drive, monitor_body, one, request
 
 API = "/v1/tcp-monitors"
 CREATE_CONCURRENCY = 16
 TICK_S = 0.001
 MAX_RECONNECTS = 10_000
-
-
-def monitor_body(i: int, port: int, interval: int) -> bytes:
-    return json.dumps(
-        {"name": f"overload-{i}", "host": "127.0.0.1", "port": port, "intervalSeconds": interval}
-    ).encode()
 
 
 @dataclass
@@ -295,9 +291,12 @@ async def store_monitors(
     print(f"creating {args.monitors:,} monitors through the API…", file=sys.stderr)
     created = await drive(
         port,
-        lambda i: request("POST", API, key, monitor_body(i, sink[i % len(sink)], args.interval)),
-        # Below the in-flight limit: the set-up must not be refused itself.
-        concurrency=max(1, min(CREATE_CONCURRENCY, args.max_in_flight - 1 or CREATE_CONCURRENCY)),
+        lambda i: request(
+            "POST", API, key, monitor_body(f"overload-{i}", sink[i % len(sink)], args.interval)
+        ),
+        # Within the in-flight limit (a request counts until it is answered, so clients
+        # at the limit are never refused): the set-up must not be refused itself.
+        concurrency=min(CREATE_CONCURRENCY, args.max_in_flight or CREATE_CONCURRENCY),
         duration_s=3600,
         max_requests=args.monitors,
     )
@@ -437,27 +436,10 @@ def main() -> None:
     try:
         upwatch(env, "migrate")
         upwatch(env, "teams", "create", "bench", "--max-monitors", str(args.monitors))
-        keys = [
-            upwatch(
-                env,
-                "keys",
-                "create",
-                "--team",
-                "bench",
-                "--scope",
-                "tcp-monitors:read",
-                "--scope",
-                "tcp-monitors:write",
-                "--name",
-                f"k{i}",
-            )
-            for i in range(args.keys)
-        ]
+        keys = [new_key(env, "bench", name=f"k{i}") for i in range(args.keys)]
         port = free_port()
+        procs.extend(start_upwatch(env, args.database, port, workdir).values())
         server = "serve" if args.database == "sqlite" else "api"
-        procs.append(spawn(env, server, "--port", str(port), log=workdir / f"{server}.log"))
-        if args.database == "postgresql":
-            procs.append(spawn(env, "worker", log=workdir / "worker.log"))
         wait_healthy(f"http://127.0.0.1:{port}")
         monitors = None
         if args.rate_limit_per_minute:

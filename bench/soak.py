@@ -44,11 +44,12 @@ from _common import (
     clean_env,
     cpu_seconds,
     free_port,
+    new_key,
     open_fds,
     percentile,
     pg_recreate,
-    spawn,
     start_sink,
+    start_upwatch,
     status_kb,
     stop,
     table,
@@ -56,7 +57,7 @@ from _common import (
     wait_healthy,
     write_json,
 )
-from _load import _exchange, drive, one, request
+from _load import drive, exchange, monitor_body, one, request
 from checker import analyse
 
 API = "/v1/tcp-monitors"
@@ -71,12 +72,6 @@ FD_READS = 5
 MIX = ["get"] * 10 + ["results"] * 6 + ["list"] * 3 + ["put"]
 
 
-def monitor_body(i: int, port: int, interval: int) -> bytes:
-    return json.dumps(
-        {"name": f"soak-{i}", "host": "127.0.0.1", "port": port, "intervalSeconds": interval}
-    ).encode()
-
-
 async def create_monitors(
     port: int, key: str, sink: list[int], n: int, interval: int, offset: int
 ) -> None:
@@ -89,7 +84,10 @@ async def create_monitors(
         outcome = await drive(
             port,
             lambda i, base=base: request(
-                "POST", API, key, monitor_body(base + i, sink[(base + i) % len(sink)], interval)
+                "POST",
+                API,
+                key,
+                monitor_body(f"soak-{base + i}", sink[(base + i) % len(sink)], interval),
             ),
             concurrency=CREATE_CONCURRENCY,
             duration_s=3600,
@@ -151,7 +149,7 @@ async def steady_load(
                 try:
                     status: int | str
                     status, _ = await asyncio.wait_for(
-                        _exchange(reader, writer, payload), REQUEST_TIMEOUT_S
+                        exchange(reader, writer, payload), REQUEST_TIMEOUT_S
                     )
                 except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
                     status = type(exc).__name__
@@ -375,23 +373,9 @@ def main() -> None:
         keys = {}
         for team, limit in (("big", args.monitors - SMALL_TEAM), ("small", SMALL_TEAM)):
             upwatch(env, "teams", "create", team, "--max-monitors", str(limit))
-            keys[team] = upwatch(
-                env,
-                "keys",
-                "create",
-                "--team",
-                team,
-                "--scope",
-                "tcp-monitors:read",
-                "--scope",
-                "tcp-monitors:write",
-            )
+            keys[team] = new_key(env, team)
         port = free_port()
-        if args.database == "sqlite":
-            procs["serve"] = spawn(env, "serve", "--port", str(port), log=workdir / "serve.log")
-        else:
-            procs["api"] = spawn(env, "api", "--port", str(port), log=workdir / "api.log")
-            procs["worker"] = spawn(env, "worker", log=workdir / "worker.log")
+        procs.update(start_upwatch(env, args.database, port, workdir))
         wait_healthy(f"http://127.0.0.1:{port}")
         load, samples, t0, t1, create_s = uvloop.run(run(args, port, keys, sink, procs))
         codes = stop(list(procs.values()))
