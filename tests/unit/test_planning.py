@@ -1,7 +1,7 @@
 import statistics
 
 from upwatch.domain import DueCheck
-from upwatch.scheduler.planning import CATCHUP_WINDOW_MAX_MS, LATE_THRESHOLD_MS, phase, plan
+from upwatch.scheduler.planning import CATCHUP_WINDOW_MAX_MS, LATE_THRESHOLD_MS, plan
 
 T0 = 1_771_070_400_000
 
@@ -40,6 +40,15 @@ def test_catch_up_of_long_intervals_is_capped() -> None:
     assert max(p.next_due_at for p in plans) < T0 + CATCHUP_WINDOW_MAX_MS
 
 
-def test_phase_is_stable_per_monitor() -> None:
-    assert phase("tcpm_abc", 10_000) == phase("tcpm_abc", 10_000)
-    assert phase("tcpm_abc", 10_000) != phase("tcpm_abd", 10_000)
+def test_late_checks_land_evenly_in_the_order_they_fell_due() -> None:
+    """60 monitors at 60 s, all late (the clock jumped forward): exactly one a second,
+    the longest overdue first; an on-time check in the same batch keeps its grid."""
+    late = [due(i, at=T0 - 3_600_000 + i * 1000) for i in reversed(range(60))]
+    on_time = due(99, at=T0 + 200)
+    plans = plan([*late, on_time], at=T0)
+    by_id = {p.check.monitor_id: p for p in plans}
+    assert [by_id[f"tcpm_{i}"].next_due_at - T0 for i in range(60)] == [
+        i * 1000 + 500 for i in range(60)
+    ]
+    assert by_id["tcpm_99"].run_at == T0 + 200
+    assert by_id["tcpm_99"].next_due_at == T0 + 200 + 60_000

@@ -3,7 +3,6 @@ due next. No I/O, no clock: ``at`` is a parameter."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 from upwatch.domain import DueCheck, Plan
@@ -16,21 +15,26 @@ CATCHUP_WINDOW_MAX_MS = 300_000
 
 
 def plan(due: Sequence[DueCheck], *, at: int) -> list[Plan]:
-    return [plan_one(check, at=at) for check in due]
+    """Plan a claimed batch. An on-time check runs at its due time and stays on its grid,
+    so its phase never drifts. A late one is not run now: the late checks are laid out
+    evenly over their catch-up window (the interval, capped), in the order they fell
+    due, the k-th of n in the middle of the k-th n-th of the window. Evenly, not at
+    random: 60 late monitors at 60 s land one a second, where random offsets put six in
+    some second one time in 35."""
+    late = sorted(
+        (c for c in due if at - c.due_at > LATE_THRESHOLD_MS),
+        key=lambda c: (c.due_at, c.monitor_id),
+    )
+    n = len(late)
+    caught_up = {c.monitor_id: at + _window(c) * (2 * k + 1) // (2 * n) for k, c in enumerate(late)}
+    return [
+        Plan(c, run_at=None, next_due_at=caught_up[c.monitor_id])
+        if c.monitor_id in caught_up
+        else Plan(c, run_at=max(c.due_at, at), next_due_at=c.due_at + c.interval_s * 1000)
+        for c in due
+    ]
 
 
-def plan_one(check: DueCheck, *, at: int) -> Plan:
-    interval_ms = check.interval_s * 1000
-    if at - check.due_at > LATE_THRESHOLD_MS:
-        window = min(interval_ms, CATCHUP_WINDOW_MAX_MS)
-        return Plan(check, run_at=None, next_due_at=at + phase(check.monitor_id, window))
-    # On time (or due within the look-ahead): run at the due time and stay on the
-    # monitor's grid, so its phase never drifts.
-    return Plan(check, run_at=max(check.due_at, at), next_due_at=check.due_at + interval_ms)
-
-
-def phase(monitor_id: str, window_ms: int) -> int:
-    """A stable offset in [0, window_ms) for this monitor: catch-up checks of many
-    monitors land evenly over the window, and the same monitor always lands alike."""
-    digest = hashlib.blake2b(monitor_id.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % max(window_ms, 1)
+def _window(check: DueCheck) -> int:
+    """The catch-up window of a late check: its interval, capped."""
+    return min(check.interval_s * 1000, CATCHUP_WINDOW_MAX_MS)
