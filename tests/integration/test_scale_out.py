@@ -15,6 +15,7 @@ from collections import defaultdict
 from sqlalchemy import select
 
 from tests.conftest import fresh_store, pg_url
+from tests.listeners import accepting
 from upwatch.clock import SystemClock
 from upwatch.domain import NewMonitor
 from upwatch.store.tables import check_results
@@ -40,28 +41,27 @@ def start_worker(url: str) -> subprocess.Popen[bytes]:
 async def test_workers_share_monitors_without_duplicates_or_lasting_gaps() -> None:
     url = pg_url()
     store = await fresh_store(url)
-    server = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0, backlog=1024)
-    port = server.sockets[0].getsockname()[1]
-    team = (await store.create_team("scale", MONITORS, at=0)).id
-    clock = SystemClock()
-    for i in range(MONITORS):
-        await store.create_monitor(
-            team, NewMonitor(f"m{i}", "127.0.0.1", port, interval_s=INTERVAL_S), at=clock.now_ms()
-        )
-    started = clock.now_ms()
-    workers = [start_worker(url) for _ in range(3)]
-    try:
-        await asyncio.sleep(KILL_AT_S)
-        workers[0].send_signal(signal.SIGKILL)
-        killed_at = clock.now_ms()
-        await asyncio.sleep(RUN_S - KILL_AT_S)
-    finally:
-        stopping_at = clock.now_ms()
-        for w in workers[1:]:
-            w.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        logs = [w.communicate(timeout=max(0.1, deadline - time.monotonic()))[1] for w in workers]
-        server.close()
+    async with accepting() as port:
+        team = (await store.create_team("scale", MONITORS, at=0)).id
+        clock = SystemClock()
+        for i in range(MONITORS):
+            new = NewMonitor(f"m{i}", "127.0.0.1", port, interval_s=INTERVAL_S)
+            await store.create_monitor(team, new, at=clock.now_ms())
+        started = clock.now_ms()
+        workers = [start_worker(url) for _ in range(3)]
+        try:
+            await asyncio.sleep(KILL_AT_S)
+            workers[0].send_signal(signal.SIGKILL)
+            killed_at = clock.now_ms()
+            await asyncio.sleep(RUN_S - KILL_AT_S)
+        finally:
+            stopping_at = clock.now_ms()
+            for w in workers[1:]:
+                w.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            logs = [
+                w.communicate(timeout=max(0.1, deadline - time.monotonic()))[1] for w in workers
+            ]
     assert [w.returncode for w in workers] == [-signal.SIGKILL, 0, 0], logs
     ended = clock.now_ms()
 
