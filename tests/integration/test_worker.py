@@ -1,6 +1,7 @@
 """The checker driven step by step with an injected clock, against real listeners."""
 
 import asyncio
+from functools import partial
 
 import pytest
 from sqlalchemy import func, select
@@ -9,9 +10,11 @@ from tests.conftest import team_id
 from tests.listeners import closed_port, listener
 from upwatch.clock import FakeClock, SystemClock
 from upwatch.config import Settings
-from upwatch.domain import MonitorChanges, NewMonitor, Outcome, Status
+from upwatch.domain import MonitorChanges, NewMonitor, Observation, Outcome, Status
 from upwatch.probes.tcp import probe
 from upwatch.scheduler import Worker
+from upwatch.scheduler.batcher import ResultBatcher
+from upwatch.scheduler.planning import plan
 from upwatch.store import Store
 from upwatch.store.tables import check_results
 
@@ -226,3 +229,30 @@ async def test_the_checker_applies_the_operators_target_policy(
         await step(w)
     [r], _ = await store.list_results(acme, m.id, limit=10, offset=0)
     assert (r.status, r.error) == (Status.DOWN, "Target address not allowed")
+
+
+async def test_a_batch_write_cancelled_at_shutdown_is_not_written_twice(
+    store: Store, acme: int, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shutdown cancels the batcher's loop. A write the database has already committed,
+    but whose await has not returned, must not be written again by the final flush."""
+    m = await store.create_monitor(acme, NewMonitor("m", "127.0.0.1", closed_port()), at=0)
+    [planned] = await store.claim_due(horizon=1, limit=10, planner=partial(plan, at=0))
+    committed = asyncio.Event()
+    save = store.save_results
+
+    async def committed_then_slow(batch: list[Observation]) -> None:
+        await save(batch)
+        committed.set()
+        await asyncio.sleep(0.5)  # the await returns late, as under load
+
+    monkeypatch.setattr(store, "save_results", committed_then_slow)
+    batcher = ResultBatcher(store, buffer_max_rows=1000)
+    batcher.add(Observation(planned.check, Outcome(Status.DOWN, error="refused"), 1))
+    running = asyncio.create_task(batcher.run())
+    batcher._full.set()  # write now, not after the flush interval
+    await asyncio.wait_for(committed.wait(), 5)
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    await batcher.flush()  # as Worker._shutdown does
+    assert await total(store, acme, m.id) == 1

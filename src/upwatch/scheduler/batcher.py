@@ -65,7 +65,11 @@ class ResultBatcher:
                 await asyncio.wait_for(self._full.wait(), timeout=backoff)
             self._full.clear()
             try:
-                await self.flush()
+                # Shielded: cancelling ``run`` (at shutdown) must not cancel a write the
+                # database may already have committed, or its rows would stay buffered
+                # and the final flush would write them again. That flush waits on the
+                # lock for this one to finish.
+                await asyncio.shield(self.flush())
                 backoff = FLUSH_INTERVAL_S
             except DatabaseUnavailable as exc:
                 backoff = min(backoff * 2, RETRY_BACKOFF_MAX_S)
