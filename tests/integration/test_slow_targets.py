@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import bindparam, update
 
 from tests.conftest import fresh_store, sqlite_url
 from tests.listeners import accepting, blackhole, listener
@@ -24,6 +25,7 @@ from upwatch.domain import NewMonitor, Status
 from upwatch.probes.tcp import probe
 from upwatch.scheduler import Worker, worker
 from upwatch.store import Store
+from upwatch.store.tables import monitors
 
 
 @contextlib.asynccontextmanager
@@ -114,16 +116,22 @@ SLOW_EACH = 40
 async def lateness_ms(store: Store, worker_: Worker, team: int, ports: list[int]) -> list[int]:
     """Run ``worker_`` while monitors for ``ports`` come due over 2 s (interleaved with
     what else is stored), and return how late each one's check started."""
-    now = SystemClock().now_ms()
-    due: dict[str, int] = {}
+    ids = []
     for i, port in enumerate(ports):
-        at = now + 700 + i * 2000 // len(ports)
-        m = await store.create_monitor(
-            team,
-            NewMonitor(f"fast{i}", "127.0.0.1", port, timeout_ms=2000, interval_s=60),
-            at=at,
+        new = NewMonitor(f"fast{i}", "127.0.0.1", port, timeout_ms=2000, interval_s=60)
+        ids.append((await store.create_monitor(team, new, at=SystemClock().now_ms())).id)
+    # Due times are set after the monitors exist: creating them may take longer than
+    # the lead (on a slow machine it did), and a monitor due before the worker starts
+    # would count as late.
+    now = SystemClock().now_ms()
+    due = {m: now + 700 + i * 2000 // len(ids) for i, m in enumerate(ids)}
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            update(monitors)
+            .where(monitors.c.id == bindparam("m"))
+            .values(next_due_at=bindparam("at")),
+            [{"m": m, "at": at} for m, at in due.items()],
         )
-        due[m.id] = at
     stop = asyncio.Event()
     running = asyncio.create_task(worker_.run(stop))
     try:
