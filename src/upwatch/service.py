@@ -163,25 +163,25 @@ class CheckerThread:
         self._stop: asyncio.Event | None = None
         self._stop_asked = threading.Event()
 
-    def start(self) -> asyncio.Future[object]:
+    def start(self) -> asyncio.Future[None]:
         caller = asyncio.get_running_loop()
-        ended: asyncio.Future[object] = caller.create_future()
+        ended: asyncio.Future[None] = caller.create_future()
 
-        def report(result: object, error: BaseException | None) -> None:
-            if ended.done():
+        def report(error: BaseException | None) -> None:
+            if ended.done():  # cancelled meanwhile
                 return
             if error is None:
-                ended.set_result(result)
+                ended.set_result(None)
             else:
                 ended.set_exception(error)
 
         def main() -> None:
+            error = None
             try:
                 run(self._run)
             except BaseException as exc:  # reported to the caller's loop
-                caller.call_soon_threadsafe(report, None, exc)
-            else:
-                caller.call_soon_threadsafe(report, None, None)
+                error = exc
+            caller.call_soon_threadsafe(report, error)
 
         # A thread woken by I/O waits for the GIL until the running one yields it, at
         # most the switch interval (5 ms by default): with the API busy, every step of
@@ -193,29 +193,31 @@ class CheckerThread:
     async def _run(self) -> None:
         store = await open_store(self._settings, migrate=False)
         try:
-            self._worker = Worker(self._settings, store)
-            self._stop = asyncio.Event()
+            worker, stop = Worker(self._settings, store), asyncio.Event()
+            self._worker, self._stop = worker, stop
+            # Published last, and the stop flag read after it: a stop() that found no
+            # loop yet is seen here instead.
             self._loop = asyncio.get_running_loop()
-            if self._stop_asked.is_set():
-                return
-            await self._worker.run(self._stop)
+            if not self._stop_asked.is_set():
+                await worker.run(stop)
         finally:
             await store.close()
 
     def wake(self) -> None:
         """Look for due monitors now (the API created or changed one). Thread-safe."""
-        self._call(lambda worker: worker.wake())
+        if self._worker is not None:
+            self._soon(self._worker.wake)
 
     def stop(self) -> None:
         """Finish or drop in-flight checks, flush, end the thread. Thread-safe."""
         self._stop_asked.set()
-        self._call(lambda _worker: self._stop.set() if self._stop is not None else None)
+        if self._stop is not None:
+            self._soon(self._stop.set)
 
-    def _call(self, action: Callable[[Worker], object]) -> None:
-        loop, worker = self._loop, self._worker
-        if loop is not None and worker is not None:
+    def _soon(self, callback: Callable[[], object]) -> None:
+        if self._loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to do
-                loop.call_soon_threadsafe(action, worker)
+                self._loop.call_soon_threadsafe(callback)
 
 
 def listen(host: str, port: int) -> socket.socket:
