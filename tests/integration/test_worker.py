@@ -250,8 +250,7 @@ async def test_a_batch_write_cancelled_at_shutdown_is_not_written_twice(
     batcher = ResultBatcher(store, buffer_max_rows=1000)
     batcher.add(Observation(planned.check, Outcome(Status.DOWN, error="refused"), 1))
     running = asyncio.create_task(batcher.run())
-    batcher._full.set()  # write now, not after the flush interval
-    await asyncio.wait_for(committed.wait(), 5)
+    await asyncio.wait_for(committed.wait(), 5)  # written after the flush interval
     running.cancel()
     await asyncio.gather(running, return_exceptions=True)
     await batcher.flush()  # as Worker._shutdown does
