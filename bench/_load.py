@@ -21,6 +21,9 @@ class Outcome:
     elapsed_s: float = 0.0
 
 
+API = "/v1/tcp-monitors"  # the TCP Monitors collection
+
+
 def monitor_body(name: str, port: int, interval_s: int) -> bytes:
     """A create-monitor body for a loopback target."""
     return json.dumps(

@@ -33,9 +33,7 @@ from _common import (
     wait_healthy,
     write_json,
 )
-from _load import drive, monitor_body, one, request
-
-API = "/v1/tcp-monitors"
+from _load import API, drive, monitor_body, one, request
 
 
 async def ids_of(port: int, key: str) -> list[str]:

@@ -43,7 +43,7 @@ from _common import (
     wait_healthy,
     write_json,
 )
-from _load import drive
+from _load import API, drive
 
 CREATE_CONCURRENCY = 16
 BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
@@ -68,7 +68,7 @@ async def create_monitors(base: str, key: str, ports: list[int], n: int, interva
                 "timeoutMs": 5000,
             }
             for _ in range(5):
-                r = await client.post(f"{base}/v1/tcp-monitors", json=body, headers=headers)
+                r = await client.post(f"{base}{API}", json=body, headers=headers)
                 if r.status_code == 201:
                     break
                 await asyncio.sleep(0.2)

@@ -30,7 +30,7 @@ from _common import (
     wait_healthy,
     write_json,
 )
-from _load import drive, request
+from _load import API, drive, request
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 INTERVAL_MS = 10_000
@@ -96,7 +96,7 @@ def fill_sqlite(path: str, per_monitor: int) -> None:
 
 
 async def measure(port: int, key: str, samples: int) -> list[dict[str, Any]]:
-    path = "/v1/tcp-monitors/tcpm_history000000/results"
+    path = f"{API}/tcpm_history000000/results"
     rows = []
     for name, query in (
         ("first page (limit 50)", "?limit=50"),

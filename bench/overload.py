@@ -69,9 +69,8 @@ from _common import (
     wait_healthy,
     write_json,
 )
-from _load import Outcome, drive, monitor_body, one, request
+from _load import API, Outcome, drive, monitor_body, one, request
 
-API = "/v1/tcp-monitors"
 CREATE_CONCURRENCY = 16
 TICK_S = 0.001
 MAX_RECONNECTS = 10_000

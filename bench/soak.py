@@ -57,10 +57,9 @@ from _common import (
     wait_healthy,
     write_json,
 )
-from _load import drive, exchange, monitor_body, one, request
+from _load import API, drive, exchange, monitor_body, one, request
 from checker import analyse
 
-API = "/v1/tcp-monitors"
 SMALL_TEAM = 100
 CREATE_CONCURRENCY = 16
 CREATE_ROUNDS = 5
