@@ -1,37 +1,37 @@
-"""One API process driven at twice its measured capacity: does it shed load quickly
-(503 from the in-flight limit, 429 from the rate limit) or queue without bound?
+"""One API process under bursts, below, at and past its measured capacity: does it
+answer bursts in full, refuse nothing below capacity, and shed a sustained overload
+quickly (503) while the requests it accepts keep a bounded latency (SPEC §11)?
 
 Starts loopback listeners and `upwatch serve` on SQLite (with --database postgresql:
 `api` beside a `worker`, and the `api` process is the one measured) with N monitors
 stored and their checks running, and --keys API keys of one team (requests take them in
 turn). The rate limit is off unless --rate-limit-per-minute is given, so that shedding
-is the in-flight limit's (--max-in-flight, passed as UPWATCH_MAX_REQUESTS_IN_FLIGHT).
-With a rate limit, the monitors are stored with it off and the server is restarted with
-it on; it then holds in every phase (per key, a bucket of a minute's worth). Every request is
-GET one monitor (a random one of the N). Phases, one after the other:
+is the server's delay-based shedding (--shed-target-ms, --shed-interval-ms) and its
+in-flight backstop (--max-in-flight). With a rate limit, the monitors are stored with it
+off and the server is restarted with it on. Phases, one after the other:
 
-1. unloaded: a closed loop at --unloaded-concurrency connections: p50/p99 latency;
+0. bursts: 200 parallel GETs of one monitor, then 200 parallel creates for a team whose
+   limit is 150, each request on a connection of its own opened beforehand: statuses;
+1. unloaded: a closed loop of GET one monitor at --unloaded-concurrency connections:
+   p50/p99 latency;
 2. capacity: a closed loop at --capacity-concurrency connections: 2xx answers a second
    is the measured capacity;
-3. overload: an open loop at --factor x capacity requests a second, on a fixed schedule
-   that never waits for answers: slot i is due at i / rate and goes out on an idle one
-   of --connections keep-alive connections (opened, and each used once, beforehand). A
-   slot that finds every connection waiting for an answer is not sent; it is counted
-   as client-side backlog, so the achieved send rate says whether the generator kept
-   up. (A connection carries one request at a time, so a server that does not shed
-   holds at most --connections requests, and the backlog is what more clients would
-   have added to its queue.) Answers still
-   outstanding --drain seconds after the last slot count as unanswered. Reported:
-   offered and achieved send rate, answers by status, p50/p99/max latency (from the
-   send) of the 200s and of the 503s, and accepted p99 / unloaded p99 (target: under
-   2 x);
+3. for each --factor F (default 0.6, 0.8, 2): an open loop at F x capacity requests a
+   second, on a fixed schedule that never waits for answers: slot i is due at i / rate
+   and goes out on an idle one of --connections keep-alive connections (opened, and
+   each used once, beforehand). A slot that finds every connection waiting for an
+   answer is not sent; it is counted as client-side backlog, so the achieved send rate
+   says whether the generator kept up. Answers still outstanding --drain seconds after
+   the last slot count as unanswered. Reported: offered and achieved send rate, answers
+   by status, the share refused, 2xx a second against capacity, p50/p99/max latency
+   (from the send) of the 200s and of the 503s, and accepted p99 / unloaded p99;
 4. after: the unloaded loop again, for --recovery-seconds.
 
 The generator runs in this process, on the same two cores as the server: it shares the
 CPU with what it measures. It is a bare asyncio Protocol with prebuilt requests, and its
 own CPU share during each phase is reported beside the server's.
 
-    python bench/overload.py --seconds 15 --factor 2.0 --connections 256 --max-in-flight 16
+    python bench/overload.py --seconds 10 --factor 0.6,0.8,2
 """
 
 from __future__ import annotations
@@ -69,9 +69,10 @@ from _common import (
     wait_healthy,
     write_json,
 )
-from _load import API, Outcome, drive, monitor_body, one, request
+from _load import API, Outcome, drive, exchange, monitor_body, one, request
 
 CREATE_CONCURRENCY = 16
+BURST = 200  # parallel requests of the burst phase
 TICK_S = 0.001
 MAX_RECONNECTS = 10_000
 
@@ -258,6 +259,26 @@ class OpenLoopDriver:
         return res
 
 
+async def burst(port: int, payloads: list[bytes]) -> dict[str, Any]:
+    """Every payload at once, each on a connection of its own opened beforehand: what
+    an idle server answers when a script fires a batch in parallel."""
+    conns = [await asyncio.open_connection("127.0.0.1", port, limit=2**24) for _ in payloads]
+    start = time.perf_counter()
+    try:
+        answers = await asyncio.gather(
+            *(exchange(r, w, p) for (r, w), p in zip(conns, payloads, strict=True))
+        )
+    finally:
+        for _, w in conns:
+            w.close()
+    statuses = collections.Counter(status for status, _ in answers)
+    return {
+        "requests": len(payloads),
+        "statuses": dict(sorted(statuses.items())),
+        "elapsed_ms": (time.perf_counter() - start) * 1000,
+    }
+
+
 def closed_figures(name: str, outcome: Outcome) -> dict[str, Any]:
     ok = sum(n for s, n in outcome.statuses.items() if 200 <= s < 300)
     return {
@@ -293,9 +314,7 @@ async def store_monitors(
         lambda i: request(
             "POST", API, key, monitor_body(f"overload-{i}", sink[i % len(sink)], args.interval)
         ),
-        # Within the in-flight limit (a request counts until it is answered, so clients
-        # at the limit are never refused): the set-up must not be refused itself.
-        concurrency=min(CREATE_CONCURRENCY, args.max_in_flight or CREATE_CONCURRENCY),
+        concurrency=CREATE_CONCURRENCY,
         duration_s=3600,
         max_requests=args.monitors,
     )
@@ -313,6 +332,7 @@ async def run(
     args: argparse.Namespace,
     port: int,
     keys: list[str],
+    burst_key: str,
     monitors: list[str] | None,
     sink: list[int],
     server_pid: int,
@@ -325,6 +345,16 @@ async def run(
     rng = random.Random(7)
     pids = {"server": server_pid, "generator": os.getpid()}
     phases: dict[str, Any] = {}
+
+    print(f"burst: {BURST} parallel reads, then {BURST} parallel creates…", file=sys.stderr)
+    phases["burst_reads"] = await burst(port, [rng.choice(payloads) for _ in range(BURST)])
+    await asyncio.sleep(1)
+    creates = [
+        request("POST", API, burst_key, monitor_body(f"burst-{i}", sink[0], args.interval))
+        for i in range(BURST)
+    ]
+    phases["burst_creates"] = await burst(port, creates)
+    await asyncio.sleep(1)
 
     async def closed(name: str, concurrency: int, seconds: float) -> dict[str, Any]:
         print(f"{name}: closed loop at {concurrency} for {seconds:.0f} s…", file=sys.stderr)
@@ -339,33 +369,50 @@ async def run(
         return fig
 
     phases["unloaded"] = await closed("unloaded", args.unloaded_concurrency, args.seconds)
-    # Capacity is measured without refusals: more connections than the limit would
-    # spin on 503s and take CPU from the requests being measured.
-    capacity_concurrency = args.capacity_concurrency
-    if args.max_in_flight:
-        capacity_concurrency = min(capacity_concurrency, args.max_in_flight)
-    phases["capacity"] = await closed("capacity", capacity_concurrency, args.seconds)
+    phases["capacity"] = await closed("capacity", args.capacity_concurrency, args.seconds)
     capacity = phases["capacity"]["ok_per_s"]
-    offered = args.factor * capacity
-    print(
-        f"overload: open loop at {offered:.0f}/s ({args.factor:g} x {capacity:.0f}) over "
-        f"{args.connections} connections for {args.seconds:.0f} s…",
-        file=sys.stderr,
-    )
-    driver = OpenLoopDriver(port, payloads, args.connections, seed=11)
-    cpu0 = cpu_of(pids)
-    rss0 = status_kb(server_pid, "VmRSS") / 1024
-    res = await driver.run(offered, args.seconds, args.drain)
-    cpu1 = cpu_of(pids)
+    for factor in args.factor:
+        offered = factor * capacity
+        print(
+            f"open loop at {offered:.0f}/s ({factor:g} x {capacity:.0f}) over "
+            f"{args.connections} connections for {args.seconds:.0f} s…",
+            file=sys.stderr,
+        )
+        driver = OpenLoopDriver(port, payloads, args.connections, seed=11)
+        cpu0 = cpu_of(pids)
+        rss0 = status_kb(server_pid, "VmRSS") / 1024
+        res = await driver.run(offered, args.seconds, args.drain)
+        cpu1 = cpu_of(pids)
+        phases[f"x{factor:g}"] = open_figures(
+            res, factor, offered, phases["unloaded"]["p99_ms"], capacity, args.connections
+        )
+        phases[f"x{factor:g}"]["cpu_percent"] = {
+            k: 100 * (cpu1[k] - cpu0[k]) / res.send_s for k in pids
+        }
+        phases[f"x{factor:g}"]["server_rss_mb"] = {
+            "before": round(rss0, 1),
+            "after": round(status_kb(server_pid, "VmRSS") / 1024, 1),
+        }
+        await asyncio.sleep(1)
+    phases["after"] = await closed("after", args.unloaded_concurrency, args.recovery_seconds)
+    return phases
+
+
+def open_figures(
+    res: OpenLoop,
+    factor: float,
+    offered: float,
+    unloaded_p99: float,
+    capacity: float,
+    connections: int,
+) -> dict[str, Any]:
     by_status = res.latencies_ms()
-    answered = {s: len(v) for s, v in by_status.items()}
     ok = [x for s, v in by_status.items() if 200 <= s < 300 for x in v]
-    shed_503 = by_status.get(503, [])
-    unloaded_p99 = phases["unloaded"]["p99_ms"]
     accepted = latency(ok)
-    phases["overload"] = {
-        "phase": "overload",
-        "connections": args.connections,
+    return {
+        "phase": "open loop",
+        "factor": factor,
+        "connections": connections,
         "offered_per_s": offered,
         "slots": res.slots,
         "sent": res.sent,
@@ -373,24 +420,19 @@ async def run(
         "client_backlog": res.backlog,
         "client_backlog_percent": 100 * res.backlog / max(res.slots, 1),
         "most_outstanding": res.most_outstanding,
-        "answers": answered,
+        "answers": {s: len(v) for s, v in by_status.items()},
+        "refused_percent": 100 * len(by_status.get(503, [])) / max(res.sent, 1),
         "answered_2xx_per_s": len(ok) / res.send_s,
+        "answered_2xx_over_capacity": len(ok) / res.send_s / capacity,
         "unanswered": res.unanswered,
         "closed_by_server": res.closed,
         "reconnects": res.reconnects,
         "latency_2xx": accepted,
-        "latency_503": latency(shed_503),
+        "latency_503": latency(by_status.get(503, [])),
         "latency_429": latency(by_status.get(429, [])),
         "accepted_p99_over_unloaded_p99": accepted["p99_ms"] / unloaded_p99,
-        "cpu_percent": {k: 100 * (cpu1[k] - cpu0[k]) / res.send_s for k in pids},
-        "server_rss_mb": {
-            "before": round(rss0, 1),
-            "after": round(status_kb(server_pid, "VmRSS") / 1024, 1),
-        },
         "per_second": res.per_second(offered),
     }
-    phases["after"] = await closed("after", args.unloaded_concurrency, args.recovery_seconds)
-    return phases
 
 
 def main() -> None:
@@ -401,10 +443,19 @@ def main() -> None:
     parser.add_argument("--monitors", type=int, default=1000)
     parser.add_argument("--interval", type=int, default=10)
     parser.add_argument("--keys", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=15, help="each of phases 1-3")
-    parser.add_argument("--factor", type=float, default=2.0, help="overload x capacity")
+    parser.add_argument("--seconds", type=float, default=15, help="each loaded phase")
+    parser.add_argument(
+        "--factor",
+        type=lambda v: [float(f) for f in v.split(",")],
+        default=[0.6, 0.8, 2.0],
+        help="open-loop rates, comma-separated, x capacity",
+    )
     parser.add_argument("--connections", type=int, default=256, help="open-loop connections")
-    parser.add_argument("--max-in-flight", type=int, default=16)
+    parser.add_argument("--max-in-flight", type=int, default=1024, help="the backstop")
+    parser.add_argument(
+        "--shed-target-ms", type=float, default=20.0, help="queueing delay target (0: off)"
+    )
+    parser.add_argument("--shed-interval-ms", type=float, default=100.0)
     parser.add_argument(
         "--rate-limit-per-minute",
         type=int,
@@ -412,7 +463,7 @@ def main() -> None:
         help="per key (0: off); it applies to every phase, so set it over capacity / keys",
     )
     parser.add_argument("--unloaded-concurrency", type=int, default=1)
-    parser.add_argument("--capacity-concurrency", type=int, default=32)
+    parser.add_argument("--capacity-concurrency", type=int, default=16)
     parser.add_argument("--recovery-seconds", type=float, default=5)
     parser.add_argument("--drain", type=float, default=10, help="seconds to wait for answers")
     parser.add_argument("--settle", type=float, default=5, help="seconds of checks first")
@@ -428,6 +479,8 @@ def main() -> None:
         UPWATCH_DATABASE_URL=url,
         UPWATCH_LOG_LEVEL="warning",
         UPWATCH_MAX_REQUESTS_IN_FLIGHT=str(args.max_in_flight),
+        UPWATCH_SHED_TARGET_MS=str(args.shed_target_ms),
+        UPWATCH_SHED_INTERVAL_MS=str(args.shed_interval_ms),
     )
     limited = {**env, "UPWATCH_RATE_LIMIT_PER_MINUTE": str(args.rate_limit_per_minute)}
     sink_proc, sink = start_sink(16)
@@ -436,6 +489,8 @@ def main() -> None:
         upwatch(env, "migrate")
         upwatch(env, "teams", "create", "bench", "--max-monitors", str(args.monitors))
         keys = [new_key(env, "bench", name=f"k{i}") for i in range(args.keys)]
+        upwatch(env, "teams", "create", "burst", "--max-monitors", str(BURST * 3 // 4))
+        burst_key = new_key(env, "burst", name="burst")
         port = free_port()
         procs.extend(start_upwatch(env, args.database, port, workdir).values())
         server = "serve" if args.database == "sqlite" else "api"
@@ -447,7 +502,7 @@ def main() -> None:
             stop(procs[:1])
             procs[0] = spawn(limited, server, "--port", str(port), log=workdir / f"{server}2.log")
             wait_healthy(f"http://127.0.0.1:{port}")
-        phases = uvloop.run(run(args, port, keys, monitors, sink, procs[0].pid))
+        phases = uvloop.run(run(args, port, keys, burst_key, monitors, sink, procs[0].pid))
         codes = stop(procs)
     finally:
         stop(procs)
@@ -455,8 +510,12 @@ def main() -> None:
         sink_proc.wait()
     log = "".join(p.read_text(errors="replace") for p in sorted(workdir.glob("*.log")))
     log_errors = len(re.findall(r"\bERROR\b|Traceback", log))
-    un, cap, ov, after = (phases[k] for k in ("unloaded", "capacity", "overload", "after"))
+    un, cap, after = (phases[k] for k in ("unloaded", "capacity", "after"))
     rows: list[tuple[str, Any]] = [
+        (
+            f"burst of {BURST} reads / creates (team limit {BURST * 3 // 4}): statuses",
+            f"{phases['burst_reads']['statuses']} / {phases['burst_creates']['statuses']}",
+        ),
         (
             f"unloaded ({un['concurrency']} conn): p50 / p99 / max ms",
             f"{un['p50_ms']:.2f} / {un['p99_ms']:.2f} / {un['max_ms']:.1f} "
@@ -467,41 +526,38 @@ def main() -> None:
             f"{cap['ok_per_s']:,.0f}/s, {cap['p50_ms']:.1f} / {cap['p99_ms']:.1f}",
         ),
         ("capacity statuses", cap["statuses"]),
-        ("overload offered /s", ov["offered_per_s"]),
-        ("overload sent /s (achieved)", ov["sent_per_s"]),
-        (
-            "client-side backlog (slots not sent)",
-            f"{ov['client_backlog']:,} of {ov['slots']:,} ({ov['client_backlog_percent']:.1f} %)",
-        ),
-        ("most requests outstanding", ov["most_outstanding"]),
-        ("answers by status", ov["answers"]),
-        ("answered 2xx /s", ov["answered_2xx_per_s"]),
-        ("unanswered after drain / closed", f"{ov['unanswered']} / {ov['closed_by_server']}"),
     ]
-    for name in ("latency_2xx", "latency_503", "latency_429"):
-        fig = ov[name]
-        if fig["count"]:
-            rows.append(
-                (
-                    f"{name.removeprefix('latency_')}: n, p50 / p99 / max ms",
-                    f"{fig['count']:,}, {fig['p50_ms']:.1f} / {fig['p99_ms']:.1f} / "
-                    f"{fig['max_ms']:.1f}",
-                )
-            )
+    for factor in args.factor:
+        ov = phases[f"x{factor:g}"]
+        acc = ov["latency_2xx"]
+        rows += [
+            (
+                f"{factor:g} x: offered / sent per s, client backlog %",
+                f"{ov['offered_per_s']:,.0f} / {ov['sent_per_s']:,.0f}, "
+                f"{ov['client_backlog_percent']:.1f} %",
+            ),
+            (f"{factor:g} x: answers by status", ov["answers"]),
+            (
+                f"{factor:g} x: refused %, 2xx/s (÷ capacity)",
+                f"{ov['refused_percent']:.2f} %, {ov['answered_2xx_per_s']:,.0f} "
+                f"({ov['answered_2xx_over_capacity']:.2f})",
+            ),
+            (
+                f"{factor:g} x: 2xx p50 / p99 / max ms (p99 ÷ unloaded p99)",
+                f"{acc['p50_ms']:.1f} / {acc['p99_ms']:.1f} / {acc['max_ms']:.1f} "
+                f"({ov['accepted_p99_over_unloaded_p99']:.1f} x)",
+            ),
+            (
+                f"{factor:g} x: 503 p50 / p99 ms",
+                f"{ov['latency_503']['p50_ms']:.1f} / {ov['latency_503']['p99_ms']:.1f}",
+            ),
+            (
+                f"{factor:g} x: unanswered / closed; cpu % server / generator",
+                f"{ov['unanswered']} / {ov['closed_by_server']}; "
+                f"{ov['cpu_percent']['server']:.0f} / {ov['cpu_percent']['generator']:.0f}",
+            ),
+        ]
     rows += [
-        (
-            "2xx p99 ms by second sent",
-            ", ".join(f"{r['2xx_p99_ms']:.0f}" for r in ov["per_second"]),
-        ),
-        ("accepted p99 / unloaded p99", f"{ov['accepted_p99_over_unloaded_p99']:.1f} x"),
-        (
-            "cpu % server / generator (overload)",
-            f"{ov['cpu_percent']['server']:.0f} / {ov['cpu_percent']['generator']:.0f}",
-        ),
-        (
-            "server rss MB before / after overload",
-            f"{ov['server_rss_mb']['before']} / {ov['server_rss_mb']['after']}",
-        ),
         (
             f"after ({after['concurrency']} conn): p50 / p99 ms",
             f"{after['p50_ms']:.2f} / {after['p99_ms']:.2f} {after['statuses']}",
@@ -518,7 +574,8 @@ def main() -> None:
         table(
             f"upwatch overload: {server} on {args.database}, {args.monitors:,} monitors, "
             "GET one monitor, "
-            f"max in flight {args.max_in_flight}, {limit}",
+            f"shed target {args.shed_target_ms:g} ms / {args.shed_interval_ms:g} ms, "
+            f"backstop {args.max_in_flight}, {limit}",
             rows,
         )
     )
@@ -529,6 +586,8 @@ def main() -> None:
             "monitors": args.monitors,
             "keys": args.keys,
             "max_in_flight": args.max_in_flight,
+            "shed_target_ms": args.shed_target_ms,
+            "shed_interval_ms": args.shed_interval_ms,
             "rate_limit_per_minute": args.rate_limit_per_minute,
             "factor": args.factor,
             "phases": phases,

@@ -42,8 +42,14 @@ class Settings(BaseSettings):
     check_concurrency: Annotated[int, Field(ge=1, le=100_000)] = 2000
     # Requests per minute per API key and API process; 0 turns the limit off.
     rate_limit_per_minute: Annotated[int, Field(ge=0)] = 600
-    # API requests handled at once per process; past it, 503 at once. 0 turns it off.
-    max_requests_in_flight: Annotated[int, Field(ge=0)] = 16
+    # Load shedding (api/shedding.py): a request is refused with 503 when requests have
+    # waited for their handler longer than the target for longer than the interval (and
+    # more than a burst are queued). A target of 0 turns it off.
+    shed_target_ms: Annotated[float, Field(ge=0, le=10_000)] = 20.0
+    shed_interval_ms: Annotated[float, Field(gt=0, le=60_000)] = 100.0
+    # A backstop: API requests received and not yet answered per process; past it, 503
+    # at once. 0 turns it off.
+    max_requests_in_flight: Annotated[int, Field(ge=0)] = 1024
     # Results a checker holds while the database is unreachable; past it they are
     # dropped, counted and logged.
     result_buffer_rows: Annotated[int, Field(ge=1000)] = 200_000

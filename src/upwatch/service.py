@@ -89,7 +89,11 @@ def _server(settings: Settings, store: Store, checks: CheckerThread | None) -> _
         app,
         host=settings.host,
         port=settings.port,
-        http=guarded_protocol(max_in_flight=settings.max_requests_in_flight),
+        http=guarded_protocol(
+            max_in_flight=settings.max_requests_in_flight,
+            shed_target_s=settings.shed_target_ms / 1000,
+            shed_interval_s=settings.shed_interval_ms / 1000,
+        ),
         lifespan="off",
         ws="none",  # no WebSocket routes: upgrades are not offered
         log_config=None,

@@ -1,6 +1,8 @@
 """The `upwatch` command and a live server, as a user meets them: keys from the CLI, the
 README's curl flow against `upwatch serve`, real checks, a restart, and bad start-ups."""
 
+import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -252,6 +254,43 @@ def test_team_limits_changed_on_the_cli_apply_at_once(
     assert (r.status_code, r.json()["error"]["code"]) == (400, "LIMIT_EXCEEDED")
     teams = json.loads(env.upwatch("teams", "list", "--json").stdout)
     assert [(t["name"], t["maxMonitors"], t["monitorCount"]) for t in teams] == [("acme", 1, 1)]
+
+
+BURST = 200
+
+
+async def _burst(base: str, requests: list[tuple[str, str, Any]], key: str) -> list[httpx.Response]:
+    """Every request at once, each on a connection of its own."""
+    limits = httpx.Limits(max_connections=len(requests), max_keepalive_connections=0)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        return await asyncio.gather(
+            *(client.request(m, path, json=body, headers=headers) for m, path, body in requests)
+        )
+
+
+async def test_an_idle_server_answers_a_burst_of_parallel_requests_in_full(
+    env: Env, server: subprocess.Popen[str]
+) -> None:
+    """Terraform, CI scripts and bulk imports send many requests at once: a burst the
+    server can absorb is answered, not refused as an overload (SPEC §11)."""
+    limit = BURST * 3 // 4
+    assert env.upwatch("teams", "create", "acme", "--max-monitors", str(limit)).returncode == 0
+    port = closed_port()
+    creates = [
+        ("POST", "/v1/tcp-monitors", {"name": f"m{i}", "host": "127.0.0.1", "port": port})
+        for i in range(BURST)
+    ]
+    created = await _burst(env.base, creates, env.key())
+    statuses = collections.Counter(r.status_code for r in created)
+    assert statuses == {201: limit, 400: BURST - limit}, statuses
+    assert {r.json()["error"]["code"] for r in created if r.status_code == 400} == {
+        "LIMIT_EXCEEDED"
+    }
+    ids = [r.json()["data"]["id"] for r in created if r.status_code == 201]
+    reads = [("GET", f"/v1/tcp-monitors/{ids[i % len(ids)]}", None) for i in range(BURST)]
+    read = await _burst(env.base, reads, env.key())
+    assert collections.Counter(r.status_code for r in read) == {200: BURST}
 
 
 def test_team_commands(env: Env) -> None:

@@ -31,7 +31,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 @contextlib.asynccontextmanager
-async def running(app: ASGIApp, *, max_in_flight: int = 0) -> AsyncIterator[int]:
+async def running(app: ASGIApp, *, max_in_flight: int = 0, **shed: Any) -> AsyncIterator[int]:
     """``app`` served by uvicorn with the guarded protocol on a loopback port."""
     config = uvicorn.Config(
         app,
@@ -39,6 +39,7 @@ async def running(app: ASGIApp, *, max_in_flight: int = 0) -> AsyncIterator[int]
             header_timeout_s=HEADER_TIMEOUT_S,
             max_header_bytes=MAX_HEADER_BYTES,
             max_in_flight=max_in_flight,
+            **shed,
         ),
         lifespan="off",
         log_config=None,
@@ -335,3 +336,52 @@ async def test_clients_within_the_limit_are_never_refused() -> None:
             for _, w in conns:
                 w.close()
     assert {s for per_conn in statuses for s in per_conn} == {200}
+
+
+def busy_app(service_s: float) -> ASGIApp:
+    """Each request holds the event loop for ``service_s``, as a CPU-bound handler does."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        time.sleep(service_s)
+        headers = [(b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    return app
+
+
+async def hammer(port: int, connections: int, requests: int, path: str = "/x") -> list[int]:
+    conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(connections)]
+
+    async def loop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> list[int]:
+        return [(await exchange(reader, writer, path))[0] for _ in range(requests)]
+
+    try:
+        answers = await asyncio.gather(*(loop(r, w) for r, w in conns))
+    finally:
+        for _, w in conns:
+            w.close()
+    return [s for per_conn in answers for s in per_conn]
+
+
+async def test_a_burst_of_parallel_requests_is_answered_in_full() -> None:
+    # 200 requests at once, 2 ms each: the last waits 400 ms, four intervals.
+    async with running(busy_app(0.002), shed_target_s=0.005, shed_interval_s=0.1) as port:
+        statuses = await hammer(port, connections=200, requests=1)
+    assert statuses == [200] * 200
+
+
+async def test_a_standing_queue_is_shed_and_service_resumes_after_it() -> None:
+    shed = {"shed_target_s": 0.005, "shed_interval_s": 0.02, "shed_burst": 8}
+    async with running(busy_app(0.002), **shed) as port:
+        # 64 clients that never pause, for 20 rounds: a queue that does not drain.
+        statuses = await hammer(port, connections=64, requests=20)
+        health = await hammer(port, connections=64, requests=1, path="/healthz")
+        after = await hammer(port, connections=1, requests=5)
+    assert statuses.count(503) > 0
+    assert statuses.count(200) > 0
+    assert set(statuses) == {200, 503}
+    assert health == [200] * 64
+    assert after == [200] * 5

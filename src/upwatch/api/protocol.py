@@ -11,14 +11,17 @@ refused. No well-kept ASGI server option covers these, so these lines are ours:
   opening or of the previous response on it; otherwise the connection is closed;
 - more than ``max_header_bytes`` of request line and headers is answered with 431 and the
   connection is closed, before the parser buffers any more;
-- past ``max_in_flight`` requests received and not yet answered (from a request's head
-  to the end of its response), a request is answered 503 at once, from here: no task,
-  no ASGI, no parsing of its body, so that refusing costs almost nothing. (Counted
-  from arrival: an ASGI middleware would see only the requests that have started, and
-  a request that never waits, like a SQLite read, finishes before the next starts; the
-  queue is in the tasks not yet started.)
+- a request is refused with 503 at once, from here (no task, no ASGI, no parsing of its
+  body, so that refusing costs almost nothing), when requests have been waiting longer
+  than a target for longer than an interval (``DelayShedder``, CoDel's test: a burst is
+  absorbed, a standing queue is not), or past ``max_in_flight`` requests received and
+  not yet answered (a backstop for queues the delay does not see, such as writers
+  waiting for SQLite's lock). The delay is measured from the moment a request's head
+  is read to the moment its handler starts: on one event loop the queue is in the
+  handlers not yet started, which an ASGI middleware would never see.
   ``/healthz`` is never refused, so that a load balancer does not take a busy node out
-  and push its load onto the others.
+  and push its load onto the others; nor is a request pipelined behind another on its
+  connection (uvicorn answers those in order).
 """
 
 from __future__ import annotations
@@ -28,13 +31,17 @@ import logging
 from typing import Any
 
 import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from upwatch.api.shedding import BURST_REQUESTS, INTERVAL_S, DelayShedder
 
 log = logging.getLogger(__name__)
 
 HEADER_TIMEOUT_S = 10.0
 MAX_HEADER_BYTES = 64 * 1024
 NEVER_SHED = (b"/healthz",)
+ARRIVED = "upwatch.arrived"  # scope key: loop time at which the request's head was read
 
 
 def _response(status: bytes, code: str, message: str, *extra: bytes) -> bytes:
@@ -60,14 +67,18 @@ def guarded_protocol(
     header_timeout_s: float = HEADER_TIMEOUT_S,
     max_header_bytes: int = MAX_HEADER_BYTES,
     max_in_flight: int = 0,
+    shed_target_s: float = 0.0,
+    shed_interval_s: float = INTERVAL_S,
+    shed_burst: int = BURST_REQUESTS,
 ) -> type[HttpToolsProtocol]:
-    """The protocol class to pass to ``uvicorn.Config(http=...)``; ``max_in_flight`` 0
-    refuses nothing."""
+    """The protocol class to pass to ``uvicorn.Config(http=...)``. ``max_in_flight`` 0
+    and ``shed_target_s`` 0 turn off their reason to refuse."""
 
     class GuardedHttpToolsProtocol(_Guarded):
         HEADER_TIMEOUT_S = header_timeout_s
         MAX_HEADER_BYTES = max_header_bytes
         MAX_IN_FLIGHT = max_in_flight
+        shedder = DelayShedder(target_s=shed_target_s, interval_s=shed_interval_s, burst=shed_burst)
         in_flight = 0  # requests received and not yet answered, in this server
         shed = 0  # requests refused, in this server
 
@@ -78,16 +89,19 @@ class _Guarded(HttpToolsProtocol):
     HEADER_TIMEOUT_S = HEADER_TIMEOUT_S
     MAX_HEADER_BYTES = MAX_HEADER_BYTES
     MAX_IN_FLIGHT = 0
+    shedder = DelayShedder(target_s=0.0)
     in_flight = 0
     shed = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.app = _timed(self.app, self.shedder, self.loop)
         self._header_timer: asyncio.TimerHandle | None = None
         self._awaiting_headers = True  # waiting for the client to send a request head
         self._header_bytes = 0
         self._shedding = False  # the request being read was refused
         self._unanswered = 0  # this connection's share of in_flight
+        self._free_since = self.loop.time()  # when it could last send a request
 
     # -- the header deadline -------------------------------------------------------
 
@@ -102,6 +116,8 @@ class _Guarded(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def on_response_complete(self) -> None:
+        self._free_since = now = self.loop.time()
+        self.shedder.answered(now)
         if self._unanswered:
             self._unanswered -= 1
             type(self).in_flight -= 1
@@ -118,34 +134,40 @@ class _Guarded(HttpToolsProtocol):
         if size > self.MAX_HEADER_BYTES:
             self._send_431()
             return
-        if self._overloaded():
+        # A request queued behind one still running on this connection (pipelined) is
+        # answered in order by uvicorn, never from here; it is not queued for the loop.
+        first = self.cycle is None or self.cycle.response_complete
+        refusable = first and not self.url.startswith(NEVER_SHED)
+        if refusable and 0 < self.MAX_IN_FLIGHT <= type(self).in_flight:
             self._shed()
             return
+        if first:
+            arrived = self.shedder.admit(self.loop.time(), self._free_since, refusable=refusable)
+            if arrived is None:
+                self._shed()
+                return
+            self.scope[ARRIVED] = arrived  # type: ignore[literal-required]
         before = self.cycle
         super().on_headers_complete()
         if self.cycle is not before:  # a request to answer (not a protocol upgrade)
             self._unanswered += 1
             type(self).in_flight += 1
+        elif first:
+            self.shedder.forget()
 
     # -- load shedding -----------------------------------------------------------------
-
-    def _overloaded(self) -> bool:
-        return (
-            self.MAX_IN_FLIGHT > 0
-            and type(self).in_flight >= self.MAX_IN_FLIGHT
-            # A request queued behind one still running on this connection (pipelined)
-            # is answered in order by uvicorn, never from here.
-            and (self.cycle is None or self.cycle.response_complete)
-            and not self.url.startswith(NEVER_SHED)
-        )
 
     def _shed(self) -> None:
         cls = type(self)
         cls.shed += 1
+        self._free_since = now = self.loop.time()
+        self.shedder.answered(now)
         if cls.shed == 1 or cls.shed % 10_000 == 0:
             log.warning(
-                "overloaded: %d requests in progress, %d refused with 503 so far",
+                "overloaded: %d requests in progress, %d waiting to start, "
+                "%d refused with 503 so far",
                 cls.in_flight,
+                cls.shedder.queued,
                 cls.shed,
             )
         self._shedding = True
@@ -210,3 +232,15 @@ class _Guarded(HttpToolsProtocol):
         )
         self.transport.close()
         self._disarm()
+
+
+def _timed(app: ASGIApp, shedder: DelayShedder, loop: asyncio.AbstractEventLoop) -> ASGIApp:
+    """``app``, telling ``shedder`` how long each request waited for its handler."""
+
+    async def timed(scope: Scope, receive: Receive, send: Send) -> None:
+        arrived = scope.pop(ARRIVED, None)
+        if arrived is not None:
+            shedder.start(arrived, loop.time())
+        await app(scope, receive, send)
+
+    return timed
