@@ -16,9 +16,9 @@ refused. No well-kept ASGI server option covers these, so these lines are ours:
   than a target for longer than an interval (``DelayShedder``, CoDel's test: a burst is
   absorbed, a standing queue is not), or past ``max_in_flight`` requests received and
   not yet answered (a backstop for queues the delay does not see, such as writers
-  waiting for SQLite's lock). The delay is measured from the moment a request's head
-  is read to the moment its handler starts: on one event loop the queue is in the
-  handlers not yet started, which an ASGI middleware would never see.
+  waiting for SQLite's lock). The delay is measured from when a request arrived (an
+  estimate: on one event loop most of the queue is still unread, in the sockets; see
+  ``shedding``) to when its handler starts, which an ASGI middleware would never see.
   ``/healthz`` is never refused, so that a load balancer does not take a busy node out
   and push its load onto the others; nor is a request pipelined behind another on its
   connection (uvicorn answers those in order).
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 HEADER_TIMEOUT_S = 10.0
 MAX_HEADER_BYTES = 64 * 1024
 NEVER_SHED = (b"/healthz",)
-ARRIVED = "upwatch.arrived"  # scope key: loop time at which the request's head was read
+ARRIVED = "upwatch.arrived"  # scope key: loop time at which the request arrived (estimate)
 
 
 def _response(status: bytes, code: str, message: str, *extra: bytes) -> bytes:
