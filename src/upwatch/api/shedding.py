@@ -34,7 +34,7 @@ Pure logic, no I/O: the caller passes the time (``loop.time()``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 SERVICE_WEIGHT = 0.05  # of each new sample in the moving average of time per request
 
@@ -52,7 +52,6 @@ class DelayShedder:
     target_s: float = TARGET_S
     interval_s: float = INTERVAL_S
     burst: int = BURST_REQUESTS
-    memory_s: float = field(default=-1.0)
     queued: int = 0  # requests read and not yet started
     shedding: bool = False
     _above_since: float | None = None  # when requests began starting later than target
@@ -66,9 +65,9 @@ class DelayShedder:
     _handlers_since: float | None = None  # first handler start since the last read
     _window_start: float = float("-inf")  # input read now arrived no earlier than this
 
-    def __post_init__(self) -> None:
-        if self.memory_s < 0:
-            self.memory_s = MEMORY_INTERVALS * self.interval_s
+    @property
+    def memory_s(self) -> float:
+        return MEMORY_INTERVALS * self.interval_s
 
     @property
     def enabled(self) -> bool:
