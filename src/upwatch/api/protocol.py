@@ -139,12 +139,12 @@ class _Guarded(HttpToolsProtocol):
         first = self.cycle is None or self.cycle.response_complete
         refusable = first and not self.url.startswith(NEVER_SHED)
         if refusable and 0 < self.MAX_IN_FLIGHT <= type(self).in_flight:
-            self._shed()
+            self._shed(backstop=True)
             return
         if first:
             arrived = self.shedder.admit(self.loop.time(), self._free_since, refusable=refusable)
             if arrived is None:
-                self._shed()
+                self._shed(backstop=False)
                 return
             self.scope[ARRIVED] = arrived  # type: ignore[literal-required]
         before = self.cycle
@@ -157,19 +157,21 @@ class _Guarded(HttpToolsProtocol):
 
     # -- load shedding -----------------------------------------------------------------
 
-    def _shed(self) -> None:
+    def _shed(self, *, backstop: bool) -> None:
         cls = type(self)
         cls.shed += 1
         self._free_since = now = self.loop.time()
         self.shedder.answered(now)
         if cls.shed == 1 or cls.shed % 10_000 == 0:
-            log.warning(
-                "overloaded: %d requests in progress, %d waiting to start, "
-                "%d refused with 503 so far",
-                cls.in_flight,
-                cls.shedder.queued,
-                cls.shed,
-            )
+            if backstop:
+                why = f"{cls.in_flight} requests in progress, the most allowed"
+            else:
+                why = (
+                    f"requests waited over {self.shedder.target_s * 1000:g} ms for over "
+                    f"{self.shedder.interval_s * 1000:g} ms; refusing those that would wait "
+                    f"longer ({cls.in_flight} in progress)"
+                )
+            log.warning("overloaded: %s; %d refused with 503 so far", why, cls.shed)
         self._shedding = True
         if self.parser.should_keep_alive():
             self.transport.write(SHED_KEEP_ALIVE)
