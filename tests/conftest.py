@@ -74,9 +74,9 @@ def clock() -> FakeClock:
 async def make_key(
     store: Store, team: str = "acme", scopes: tuple[str, ...] = SCOPES, *, at: int = 0
 ) -> str:
-    _, secret = await store.create_key(team=team, name=None, scopes=scopes, at=at)
+    _, secret = await store.keys.create(team=team, name=None, scopes=scopes, at=at)
     return secret
 
 
 async def team_id(store: Store, name: str = "acme") -> int:
-    return next(t.id for t in await store.list_teams() if t.name == name)
+    return next(t.id for t in await store.teams.all() if t.name == name)

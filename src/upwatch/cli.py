@@ -160,7 +160,7 @@ def teams_create(
     settings = settings_from(database_url=database_url)
     _check_name(name, "team name")
     team = with_store(
-        settings, lambda s: s.create_team(name, max_monitors, at=SystemClock().now_ms())
+        settings, lambda s: s.teams.create(name, max_monitors, at=SystemClock().now_ms())
     )
     typer.echo(f"created team {team.name}", err=True)
 
@@ -173,7 +173,7 @@ def teams_update(
 ) -> None:
     """Change a team's monitor limit (at once, also on running servers)."""
     settings = settings_from(database_url=database_url)
-    team = with_store(settings, lambda s: s.update_team(name, max_monitors))
+    team = with_store(settings, lambda s: s.teams.update(name, max_monitors))
     typer.echo(f"team {team.name}: limit {team.max_monitors} monitors", err=True)
 
 
@@ -183,7 +183,7 @@ def teams_list(as_json: JsonOpt = False, database_url: DbOpt = None) -> None:
     settings = settings_from(database_url=database_url)
 
     async def fetch(store: Store) -> list[tuple[Team, int]]:
-        return [(t, store.effective_limit(t)) for t in await store.list_teams()]
+        return [(t, store.teams.effective_limit(t)) for t in await store.teams.all()]
 
     teams = with_store(settings, fetch)
     if as_json:
@@ -238,7 +238,7 @@ def keys_create(
     scopes = [s for s in SCOPES if s in scope]
     _, secret = with_store(
         settings,
-        lambda s: s.create_key(team=team, name=name, scopes=scopes, at=SystemClock().now_ms()),
+        lambda s: s.keys.create(team=team, name=name, scopes=scopes, at=SystemClock().now_ms()),
     )
     typer.echo(secret)
 
@@ -251,7 +251,7 @@ def keys_list(
 ) -> None:
     """List API keys (never their secrets)."""
     settings = settings_from(database_url=database_url)
-    keys = with_store(settings, lambda s: s.list_keys(team))
+    keys = with_store(settings, lambda s: s.keys.all(team))
     if as_json:
         typer.echo(json.dumps([key_json(k) for k in keys], indent=2))
         return
@@ -276,7 +276,7 @@ def keys_list(
 def keys_revoke(key_id: str, database_url: DbOpt = None) -> None:
     """Revoke an API key (at once, also on running servers)."""
     settings = settings_from(database_url=database_url)
-    key = with_store(settings, lambda s: s.revoke_key(key_id, at=SystemClock().now_ms()))
+    key = with_store(settings, lambda s: s.keys.revoke(key_id, at=SystemClock().now_ms()))
     typer.echo(f"revoked {key.id} ({key.team})", err=True)
 
 

@@ -56,8 +56,8 @@ async def list_monitors_until(port: int, key: str, deadline: float) -> dict[int,
 async def test_listing_monitors_flat_out_does_not_starve_the_checks(tmp_path: Path) -> None:
     db = tmp_path / "upwatch.db"
     store = await fresh_store(sqlite_url(tmp_path))
-    team = (await store.create_team("busy", MONITORS, at=0)).id
-    _, key = await store.create_key(team="busy", name=None, scopes=["tcp-monitors:read"], at=0)
+    team = (await store.teams.create("busy", MONITORS, at=0)).id
+    _, key = await store.keys.create(team="busy", name=None, scopes=["tcp-monitors:read"], at=0)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("UPWATCH_")}
     # No rate limit and no load shedding: the API load is the whole of what is asked
@@ -71,7 +71,7 @@ async def test_listing_monitors_flat_out_does_not_starve_the_checks(tmp_path: Pa
         now = SystemClock().now_ms()
         for i in range(MONITORS):  # due one after the other over the first interval
             new = NewMonitor(f"m{i}", "127.0.0.1", up_port, 2_000, interval_s=INTERVAL_S)
-            await store.create_monitor(team, new, at=now + i * INTERVAL_S * 1000 // MONITORS)
+            await store.monitors.create(team, new, at=now + i * INTERVAL_S * 1000 // MONITORS)
         await store.close()
         proc = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", "upwatch", "serve", "--port", str(port)),

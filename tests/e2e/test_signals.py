@@ -66,7 +66,7 @@ async def wait_for_rows(db: Path, at_least: int, seconds: float) -> int:
 async def test_sigterm_under_load_then_sigkill_and_restart(tmp_path: Path) -> None:
     db = tmp_path / "upwatch.db"
     store = await fresh_store(sqlite_url(tmp_path))
-    team = (await store.create_team("load", 2_000, at=0)).id
+    team = (await store.teams.create("load", 2_000, at=0)).id
     now = SystemClock().now_ms()
     async with accepting() as up_port:
         with blackhole() as hanging_port:
@@ -77,7 +77,7 @@ async def test_sigterm_under_load_then_sigkill_and_restart(tmp_path: Path) -> No
             )
             for i, (port, timeout_ms) in enumerate(targets):
                 new = NewMonitor(f"m{i}", "127.0.0.1", port, timeout_ms, interval_s=INTERVAL_S)
-                await store.create_monitor(team, new, at=now)
+                await store.monitors.create(team, new, at=now)
             await store.close()
 
             # 1. SIGTERM to `serve` while checks run, some of them hanging.

@@ -75,7 +75,9 @@ async def api(store: Store) -> AsyncIterator[Api]:
 
 async def add_results(store: Store, team: int, monitor_id: str, statuses: list[Status]) -> None:
     at = 1_771_070_400_000
-    plans = await store.claim_due(horizon=10**15, limit=1000, planner=partial(plan, at=10**15))
+    plans = await store.schedule.claim_due(
+        horizon=10**15, limit=1000, planner=partial(plan, at=10**15)
+    )
     [check] = [p.check for p in plans if p.check.monitor_id == monitor_id]
     observations = [
         Observation(
@@ -87,7 +89,7 @@ async def add_results(store: Store, team: int, monitor_id: str, statuses: list[S
         )
         for i, s in enumerate(statuses)
     ]
-    await store.save_results(observations)
+    await store.results.save(observations)
 
 
 # -- the five endpoints -------------------------------------------------------------------
@@ -248,8 +250,8 @@ async def test_the_scheme_word_is_case_insensitive(api: Api, scheme: str) -> Non
 
 async def test_a_revoked_key_is_401_at_once(api: Api) -> None:
     assert (await api.call("GET", "/v1/tcp-monitors")).status_code == 200
-    [key] = [k for k in await api.store.list_keys("acme") if api.keys["rw"].startswith(k.prefix)]
-    await api.store.revoke_key(key.id, at=1)
+    [key] = [k for k in await api.store.keys.all("acme") if api.keys["rw"].startswith(k.prefix)]
+    await api.store.keys.revoke(key.id, at=1)
     r = await api.call("GET", "/v1/tcp-monitors")
     assert r.status_code == 401
 
@@ -320,7 +322,7 @@ async def test_errors_come_in_order_401_403_404_400(api: Api) -> None:
 
 
 async def test_the_monitor_limit_holds_under_parallel_creates(api: Api) -> None:
-    await api.store.update_team("acme", 3)
+    await api.store.teams.update("acme", 3)
     responses = await asyncio.gather(
         *(api.call("POST", "/v1/tcp-monitors", json=VALID) for _ in range(12))
     )

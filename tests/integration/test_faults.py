@@ -50,11 +50,11 @@ async def seed(store: Store, port: int, count: int, *, interval_s: int, over_ms:
     """``count`` monitors on ``port``, due one after the other over ``over_ms`` from half
     a second after they are all stored. Returns when the first is due."""
     clock = SystemClock()
-    team = (await store.create_team("faults", 10_000, at=0)).id
+    team = (await store.teams.create("faults", 10_000, at=0)).id
     began = clock.now_ms()
     for i in range(count):
         new = NewMonitor(f"m{i}", "127.0.0.1", port, interval_s=interval_s)
-        await store.create_monitor(team, new, at=began + 500 + i * over_ms // count)
+        await store.monitors.create(team, new, at=began + 500 + i * over_ms // count)
     shift = clock.now_ms() - began  # storing them took a while
     async with store.engine.begin() as conn:
         await conn.execute(update(monitors).values(next_due_at=monitors.c.next_due_at + shift))

@@ -42,11 +42,11 @@ async def test_workers_share_monitors_without_duplicates_or_lasting_gaps() -> No
     url = pg_url()
     store = await fresh_store(url)
     async with accepting() as port:
-        team = (await store.create_team("scale", MONITORS, at=0)).id
+        team = (await store.teams.create("scale", MONITORS, at=0)).id
         clock = SystemClock()
         for i in range(MONITORS):
             new = NewMonitor(f"m{i}", "127.0.0.1", port, interval_s=INTERVAL_S)
-            await store.create_monitor(team, new, at=clock.now_ms())
+            await store.monitors.create(team, new, at=clock.now_ms())
         started = clock.now_ms()
         workers = [start_worker(url) for _ in range(3)]
         try:

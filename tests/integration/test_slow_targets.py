@@ -119,7 +119,7 @@ async def lateness_ms(store: Store, worker_: Worker, team: int, ports: list[int]
     ids = []
     for i, port in enumerate(ports):
         new = NewMonitor(f"fast{i}", "127.0.0.1", port, timeout_ms=2000, interval_s=60)
-        ids.append((await store.create_monitor(team, new, at=SystemClock().now_ms())).id)
+        ids.append((await store.monitors.create(team, new, at=SystemClock().now_ms())).id)
     # Due times are set after the monitors exist: creating them may take longer than
     # the lead (on a slow machine it did), and a monitor due before the worker starts
     # would count as late.
@@ -141,7 +141,7 @@ async def lateness_ms(store: Store, worker_: Worker, team: int, ports: list[int]
         await asyncio.wait_for(running, 15)
     late = []
     for monitor_id, at in due.items():
-        results, _ = await store.list_results(team, monitor_id, limit=5, offset=0)
+        results, _ = await store.results.page(team, monitor_id, limit=5, offset=0)
         assert len(results) == 1, monitor_id
         late.append(results[0].checked_at - at)
     return sorted(late)
@@ -156,7 +156,7 @@ async def test_slow_targets_do_not_delay_the_other_monitors(
 ) -> None:
     monkeypatch.setattr(worker, "SHUTDOWN_GRACE_S", 0.5)  # hanging checks are dropped
     store = await fresh_store(sqlite_url(tmp_path))
-    team = (await store.create_team("slow", 10_000, at=0)).id
+    team = (await store.teams.create("slow", 10_000, at=0)).id
     try:
         async with accepting() as fast_port:
             # Reference: the fast monitors alone, in the same run.
@@ -171,7 +171,7 @@ async def test_slow_targets_do_not_delay_the_other_monitors(
                     for i in range(SLOW_EACH):
                         for port, timeout_ms in slow:
                             new = NewMonitor(f"s{i}", "127.0.0.1", port, timeout_ms, interval_s=60)
-                            await store.create_monitor(team, new, at=now + 500 + i * 40)
+                            await store.monitors.create(team, new, at=now + 500 + i * 40)
                     beside = await lateness_ms(
                         store, Worker(Settings(), store), team, [fast_port] * FAST
                     )

@@ -55,7 +55,7 @@ async def locked(db: Path, seconds: float) -> AsyncIterator[None]:
 
 
 async def results_of(store: Store, team: int, monitor_ids: list[str]) -> int:
-    counts = [(await store.list_results(team, m, limit=1, offset=0))[1] for m in monitor_ids]
+    counts = [(await store.results.page(team, m, limit=1, offset=0))[1] for m in monitor_ids]
     return sum(counts)
 
 
@@ -69,16 +69,16 @@ async def short_busy_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_writes_wait_for_a_lock_shorter_than_the_busy_timeout(tmp_path: Path) -> None:
     store = await fresh_store(sqlite_url(tmp_path))
     try:
-        await store.create_team("acme", None, at=0)
+        await store.teams.create("acme", None, at=0)
         team = await team_id(store)
         async with locked(tmp_path / "upwatch.db", 1.0):
             started = time.monotonic()
-            m = await store.create_monitor(
+            m = await store.monitors.create(
                 team, NewMonitor("m", "db.example.com", 5432), at=SystemClock().now_ms()
             )
             waited = time.monotonic() - started
         assert waited >= 0.5  # it waited for the other process, then wrote
-        assert (await store.get_monitor(team, m.id)).name == "m"
+        assert (await store.monitors.get(team, m.id)).name == "m"
     finally:
         await store.close()
 
@@ -94,7 +94,7 @@ async def test_a_long_lock_loses_no_result_and_fails_no_read(
         now = SystemClock().now_ms()
         ids = []
         for i in range(100):  # due over the next 2 s: most are checked while the lock is held
-            m = await store.create_monitor(
+            m = await store.monitors.create(
                 team, NewMonitor(f"m{i}", "127.0.0.1", port, interval_s=60), at=now + 300 + i * 20
             )
             ids.append(m.id)
@@ -152,11 +152,13 @@ async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_no_transacti
     the final flush must still find clean connections in the pool."""
     store = await fresh_store(sqlite_url(tmp_path))
     try:
-        await store.create_team("acme", None, at=0)
+        await store.teams.create("acme", None, at=0)
         team = await team_id(store)
         async with locked(tmp_path / "upwatch.db", 1.0):
             claims = [
-                asyncio.create_task(store.claim_due(horizon=0, limit=10, planner=lambda d: []))
+                asyncio.create_task(
+                    store.schedule.claim_due(horizon=0, limit=10, planner=lambda d: [])
+                )
                 for _ in range(3)
             ]
             await asyncio.sleep(0.3)
@@ -164,9 +166,9 @@ async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_no_transacti
                 claim.cancel()
             await asyncio.gather(*claims, return_exceptions=True)
         for i in range(8):  # more writes than the pool has connections
-            await store.create_monitor(
+            await store.monitors.create(
                 team, NewMonitor(f"m{i}", "db.example.com", 5432), at=SystemClock().now_ms()
             )
-            await store.claim_due(horizon=0, limit=10, planner=lambda d: [])
+            await store.schedule.claim_due(horizon=0, limit=10, planner=lambda d: [])
     finally:
         await store.close()

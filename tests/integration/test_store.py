@@ -25,12 +25,14 @@ NEW = NewMonitor(name="db", host="127.0.0.1", port=5432, interval_s=10)
 
 
 async def a_team(store: Store, name: str = "acme", limit: int | None = None) -> int:
-    team = await store.create_team(name, limit, at=T0)
+    team = await store.teams.create(name, limit, at=T0)
     return team.id
 
 
 async def claim(store: Store, at: int, *, lookahead: int = 0) -> list[DueCheck]:
-    plans = await store.claim_due(horizon=at + lookahead, limit=1000, planner=partial(plan, at=at))
+    plans = await store.schedule.claim_due(
+        horizon=at + lookahead, limit=1000, planner=partial(plan, at=at)
+    )
     return [p.check for p in plans if p.run_at is not None]
 
 
@@ -47,36 +49,36 @@ def seen(check: DueCheck, at: int, status: Status = Status.UP) -> Observation:
 
 
 async def test_teams_are_created_listed_and_updated(store: Store) -> None:
-    await store.create_team("acme", None, at=T0)
-    await store.create_team("beta", 5, at=T0)
+    await store.teams.create("acme", None, at=T0)
+    await store.teams.create("beta", 5, at=T0)
     with pytest.raises(TeamExists):
-        await store.create_team("acme", 3, at=T0)
-    updated = await store.update_team("acme", 7)
+        await store.teams.create("acme", 3, at=T0)
+    updated = await store.teams.update("acme", 7)
     assert updated.max_monitors == 7
     with pytest.raises(TeamNotFound):
-        await store.update_team("nobody", 1)
-    teams = {t.name: t for t in await store.list_teams()}
+        await store.teams.update("nobody", 1)
+    teams = {t.name: t for t in await store.teams.all()}
     assert teams["acme"].max_monitors == 7
-    assert store.effective_limit(teams["beta"]) == 5
+    assert store.teams.effective_limit(teams["beta"]) == 5
 
 
 async def test_a_key_authenticates_until_revoked(store: Store) -> None:
     secret = await make_key(store, "acme", (SCOPE_READ,), at=T0)
-    who = await store.authenticate(security.hash_key(secret), at=T0 + 1)
+    who = await store.keys.authenticate(security.hash_key(secret), at=T0 + 1)
     assert who is not None
     assert who.scopes == {SCOPE_READ}
-    [key] = await store.list_keys("acme")
+    [key] = await store.keys.all("acme")
     assert key.last_used_at == T0 + 1
     assert secret not in repr(key)
-    revoked = await store.revoke_key(key.id, at=T0 + 2)
+    revoked = await store.keys.revoke(key.id, at=T0 + 2)
     assert revoked.revoked_at == T0 + 2
-    assert await store.authenticate(security.hash_key(secret), at=T0 + 3) is None
+    assert await store.keys.authenticate(security.hash_key(secret), at=T0 + 3) is None
     with pytest.raises(KeyNotFound):
-        await store.revoke_key("key_nope", at=T0)
+        await store.keys.revoke("key_nope", at=T0)
 
 
 async def test_only_a_hash_of_the_key_is_stored(store: Store) -> None:
-    key, secret = await store.create_key(team="acme", name="ci", scopes=[SCOPE_READ], at=T0)
+    key, secret = await store.keys.create(team="acme", name="ci", scopes=[SCOPE_READ], at=T0)
     from sqlalchemy import select
 
     from upwatch.store.tables import api_keys
@@ -92,19 +94,19 @@ async def test_only_a_hash_of_the_key_is_stored(store: Store) -> None:
 async def test_last_used_is_written_at_most_once_a_minute(store: Store) -> None:
     secret = await make_key(store, at=T0)
     digest = security.hash_key(secret)
-    await store.authenticate(digest, at=T0)
-    await store.authenticate(digest, at=T0 + 30_000)
-    assert (await store.list_keys())[0].last_used_at == T0
-    await store.authenticate(digest, at=T0 + 60_000)
-    assert (await store.list_keys())[0].last_used_at == T0 + 60_000
+    await store.keys.authenticate(digest, at=T0)
+    await store.keys.authenticate(digest, at=T0 + 30_000)
+    assert (await store.keys.all())[0].last_used_at == T0
+    await store.keys.authenticate(digest, at=T0 + 60_000)
+    assert (await store.keys.all())[0].last_used_at == T0 + 60_000
 
 
 async def test_creating_a_key_creates_its_team_once(store: Store) -> None:
     await make_key(store, "new-team")
     await make_key(store, "new-team")
-    assert [t.name for t in await store.list_teams()] == ["new-team"]
-    assert len(await store.list_keys("new-team")) == 2
-    assert await store.list_keys("other") == []
+    assert [t.name for t in await store.teams.all()] == ["new-team"]
+    assert len(await store.keys.all("new-team")) == 2
+    assert await store.keys.all("other") == []
 
 
 # -- monitors -------------------------------------------------------------------------
@@ -112,48 +114,48 @@ async def test_creating_a_key_creates_its_team_once(store: Store) -> None:
 
 async def test_monitors_belong_to_their_team(store: Store) -> None:
     acme, beta = await a_team(store, "acme"), await a_team(store, "beta")
-    m = await store.create_monitor(acme, NEW, at=T0)
-    assert (await store.get_monitor(acme, m.id)) == m
-    assert await store.list_monitors(beta) == []
+    m = await store.monitors.create(acme, NEW, at=T0)
+    assert (await store.monitors.get(acme, m.id)) == m
+    assert await store.monitors.list_for(beta) == []
     for attempt in (
-        store.get_monitor(beta, m.id),
-        store.update_monitor(beta, m.id, MonitorChanges(name="x"), at=T0),
-        store.delete_monitor(beta, m.id),
-        store.list_results(beta, m.id, limit=10, offset=0),
+        store.monitors.get(beta, m.id),
+        store.monitors.update(beta, m.id, MonitorChanges(name="x"), at=T0),
+        store.monitors.delete(beta, m.id),
+        store.results.page(beta, m.id, limit=10, offset=0),
     ):
         with pytest.raises(NotFound):
             await attempt
-    assert (await store.get_monitor(acme, m.id)).name == "db"
+    assert (await store.monitors.get(acme, m.id)).name == "db"
 
 
 async def test_update_changes_only_given_fields_and_sets_updated_at(store: Store) -> None:
     acme = await a_team(store)
-    m = await store.create_monitor(acme, NEW, at=T0)
-    after = await store.update_monitor(acme, m.id, MonitorChanges(timeout_ms=150), at=T0 + 5)
+    m = await store.monitors.create(acme, NEW, at=T0)
+    after = await store.monitors.update(acme, m.id, MonitorChanges(timeout_ms=150), at=T0 + 5)
     assert after.timeout_ms == 150
     assert after.updated_at == T0 + 5
     assert (after.name, after.host, after.port, after.created_at) == ("db", "127.0.0.1", 5432, T0)
-    assert await store.get_monitor(acme, m.id) == after
+    assert await store.monitors.get(acme, m.id) == after
 
 
 async def test_the_team_limit_holds_under_parallel_creates(store: Store) -> None:
     acme = await a_team(store, limit=5)
     outcomes = await asyncio.gather(
-        *(store.create_monitor(acme, NEW, at=T0) for _ in range(25)), return_exceptions=True
+        *(store.monitors.create(acme, NEW, at=T0) for _ in range(25)), return_exceptions=True
     )
     assert sum(not isinstance(o, BaseException) for o in outcomes) == 5
     assert all(isinstance(o, LimitExceeded) for o in outcomes if isinstance(o, BaseException))
-    assert len(await store.list_monitors(acme)) == 5
+    assert len(await store.monitors.list_for(acme)) == 5
 
 
 async def test_deleting_frees_a_slot_under_the_limit(store: Store) -> None:
     acme = await a_team(store, limit=1)
-    m = await store.create_monitor(acme, NEW, at=T0)
+    m = await store.monitors.create(acme, NEW, at=T0)
     with pytest.raises(LimitExceeded):
-        await store.create_monitor(acme, NEW, at=T0)
-    await store.delete_monitor(acme, m.id)
-    await store.create_monitor(acme, NEW, at=T0)
-    assert [t.monitor_count for t in await store.list_teams()] == [1]
+        await store.monitors.create(acme, NEW, at=T0)
+    await store.monitors.delete(acme, m.id)
+    await store.monitors.create(acme, NEW, at=T0)
+    assert [t.monitor_count for t in await store.teams.all()] == [1]
 
 
 async def test_the_default_limit_applies_to_teams_without_their_own(database_url: str) -> None:
@@ -162,12 +164,12 @@ async def test_the_default_limit_applies_to_teams_without_their_own(database_url
     store = await fresh_store(database_url, default_limit=2)
     try:
         acme = await a_team(store)
-        await store.create_monitor(acme, NEW, at=T0)
-        await store.create_monitor(acme, NEW, at=T0)
+        await store.monitors.create(acme, NEW, at=T0)
+        await store.monitors.create(acme, NEW, at=T0)
         with pytest.raises(LimitExceeded):
-            await store.create_monitor(acme, NEW, at=T0)
-        await store.update_team("acme", 3)
-        await store.create_monitor(acme, NEW, at=T0)
+            await store.monitors.create(acme, NEW, at=T0)
+        await store.teams.update("acme", 3)
+        await store.monitors.create(acme, NEW, at=T0)
     finally:
         await store.close()
 
@@ -177,7 +179,7 @@ async def test_the_default_limit_applies_to_teams_without_their_own(database_url
 
 async def test_a_new_monitor_is_due_at_once_then_every_interval(store: Store) -> None:
     acme = await a_team(store)
-    m = await store.create_monitor(acme, NEW, at=T0)
+    m = await store.monitors.create(acme, NEW, at=T0)
     [check] = await claim(store, T0)
     assert (check.monitor_id, check.due_at) == (m.id, T0)
     assert await claim(store, T0 + 9_999) == []
@@ -187,16 +189,16 @@ async def test_a_new_monitor_is_due_at_once_then_every_interval(store: Store) ->
 
 async def test_disabled_monitors_are_never_claimed(store: Store) -> None:
     acme = await a_team(store)
-    m = await store.create_monitor(acme, NewMonitor("x", "127.0.0.1", 1, is_enabled=False), at=T0)
+    m = await store.monitors.create(acme, NewMonitor("x", "127.0.0.1", 1, is_enabled=False), at=T0)
     assert await claim(store, T0 + 10**7) == []
-    await store.update_monitor(acme, m.id, MonitorChanges(is_enabled=True), at=T0 + 10**7)
+    await store.monitors.update(acme, m.id, MonitorChanges(is_enabled=True), at=T0 + 10**7)
     assert [c.monitor_id for c in await claim(store, T0 + 10**7)] == [m.id]
 
 
 async def test_claims_do_not_overlap(store: Store) -> None:
     acme = await a_team(store)
     for _ in range(50):
-        await store.create_monitor(acme, NEW, at=T0)
+        await store.monitors.create(acme, NEW, at=T0)
     batches = await asyncio.gather(*(claim(store, T0) for _ in range(5)))
     claimed = [c.monitor_id for batch in batches for c in batch]
     assert len(claimed) == 50
@@ -205,59 +207,59 @@ async def test_claims_do_not_overlap(store: Store) -> None:
 
 async def test_results_update_the_monitor_and_are_listed_newest_first(store: Store) -> None:
     acme = await a_team(store)
-    m = await store.create_monitor(acme, NEW, at=T0)
+    m = await store.monitors.create(acme, NEW, at=T0)
     [c1] = await claim(store, T0)
-    await store.save_results([seen(c1, T0 + 1)])
+    await store.results.save([seen(c1, T0 + 1)])
     [c2] = await claim(store, T0 + 10_000)
-    await store.save_results([seen(c2, T0 + 10_002, Status.DOWN)])
-    after = await store.get_monitor(acme, m.id)
+    await store.results.save([seen(c2, T0 + 10_002, Status.DOWN)])
+    after = await store.monitors.get(acme, m.id)
     assert (after.last_checked_at, after.last_status, after.last_response_time_ms) == (
         T0 + 10_002,
         Status.DOWN,
         None,
     )
     assert after.updated_at == T0  # a check is not an update
-    results, total = await store.list_results(acme, m.id, limit=50, offset=0)
+    results, total = await store.results.page(acme, m.id, limit=50, offset=0)
     assert total == 2
     assert [r.checked_at for r in results] == [T0 + 10_002, T0 + 1]
     assert results[0].error == "Connection refused"
     assert results[1].error is None
     assert results[1].response_time_ms == 3
-    page, total = await store.list_results(acme, m.id, limit=1, offset=1)
+    page, total = await store.results.page(acme, m.id, limit=1, offset=1)
     assert [r.checked_at for r in page] == [T0 + 1]
     assert total == 2
 
 
 async def test_an_older_result_does_not_overwrite_the_last_check(store: Store) -> None:
     acme = await a_team(store)
-    m = await store.create_monitor(acme, NEW, at=T0)
+    m = await store.monitors.create(acme, NEW, at=T0)
     [c] = await claim(store, T0)
-    await store.save_results([seen(c, T0 + 500, Status.DOWN)])
-    await store.save_results([seen(c, T0 + 100, Status.UP)])
-    after = await store.get_monitor(acme, m.id)
+    await store.results.save([seen(c, T0 + 500, Status.DOWN)])
+    await store.results.save([seen(c, T0 + 100, Status.UP)])
+    after = await store.monitors.get(acme, m.id)
     assert (after.last_checked_at, after.last_status) == (T0 + 500, Status.DOWN)
-    assert (await store.list_results(acme, m.id, limit=5, offset=0))[1] == 2
+    assert (await store.results.page(acme, m.id, limit=5, offset=0))[1] == 2
 
 
 async def test_results_of_deleted_disabled_or_retargeted_monitors_are_dropped(store: Store) -> None:
     acme = await a_team(store)
-    gone, off, moved, kept = [await store.create_monitor(acme, NEW, at=T0) for _ in range(4)]
+    gone, off, moved, kept = [await store.monitors.create(acme, NEW, at=T0) for _ in range(4)]
     checks = {c.monitor_id: c for c in await claim(store, T0)}
-    await store.delete_monitor(acme, gone.id)
-    await store.update_monitor(acme, off.id, MonitorChanges(is_enabled=False), at=T0 + 1)
-    await store.update_monitor(acme, moved.id, MonitorChanges(port=1), at=T0 + 1)
-    stored = await store.save_results([seen(c, T0 + 2) for c in checks.values()])
+    await store.monitors.delete(acme, gone.id)
+    await store.monitors.update(acme, off.id, MonitorChanges(is_enabled=False), at=T0 + 1)
+    await store.monitors.update(acme, moved.id, MonitorChanges(port=1), at=T0 + 1)
+    stored = await store.results.save([seen(c, T0 + 2) for c in checks.values()])
     assert [r.monitor_id for r in stored] == [kept.id]
-    assert (await store.list_results(acme, off.id, limit=5, offset=0))[1] == 0
-    assert (await store.list_results(acme, moved.id, limit=5, offset=0))[1] == 0
+    assert (await store.results.page(acme, off.id, limit=5, offset=0))[1] == 0
+    assert (await store.results.page(acme, moved.id, limit=5, offset=0))[1] == 0
 
 
 async def test_deleting_a_monitor_deletes_its_results(store: Store) -> None:
     acme = await a_team(store)
-    m = await store.create_monitor(acme, NEW, at=T0)
+    m = await store.monitors.create(acme, NEW, at=T0)
     [c] = await claim(store, T0)
-    await store.save_results([seen(c, T0 + 1)])
-    await store.delete_monitor(acme, m.id)
+    await store.results.save([seen(c, T0 + 1)])
+    await store.monitors.delete(acme, m.id)
     from sqlalchemy import func, select
 
     from upwatch.store.tables import check_results
@@ -268,20 +270,20 @@ async def test_deleting_a_monitor_deletes_its_results(store: Store) -> None:
 
 async def test_old_results_are_purged_and_totals_follow(store: Store) -> None:
     acme = await a_team(store)
-    m = await store.create_monitor(acme, NEW, at=T0)
+    m = await store.monitors.create(acme, NEW, at=T0)
     [c] = await claim(store, T0)
-    await store.save_results([seen(c, T0 + i) for i in range(10)])
-    assert await store.purge_results(before=T0 + 4) == 4
-    results, total = await store.list_results(acme, m.id, limit=50, offset=0)
+    await store.results.save([seen(c, T0 + i) for i in range(10)])
+    assert await store.results.purge(before=T0 + 4) == 4
+    results, total = await store.results.page(acme, m.id, limit=50, offset=0)
     assert total == 6
     assert min(r.checked_at for r in results) == T0 + 4
 
 
 async def test_released_claims_are_due_again_at_their_old_time(store: Store) -> None:
     acme = await a_team(store)
-    await store.create_monitor(acme, NEW, at=T0)
+    await store.monitors.create(acme, NEW, at=T0)
     [c] = await claim(store, T0)
-    await store.release([c])
+    await store.schedule.release([c])
     [again] = await claim(store, T0 + 1)
     assert again.due_at == T0
 

@@ -21,7 +21,7 @@ from upwatch.store.tables import check_results
 
 @pytest.fixture
 async def acme(store: Store) -> int:
-    await store.create_team("acme", None, at=0)
+    await store.teams.create("acme", None, at=0)
     return await team_id(store)
 
 
@@ -36,7 +36,7 @@ async def step(w: Worker) -> int:
 
 
 async def total(store: Store, team: int, monitor_id: str) -> int:
-    return (await store.list_results(team, monitor_id, limit=1, offset=0))[1]
+    return (await store.results.page(team, monitor_id, limit=1, offset=0))[1]
 
 
 async def test_a_new_monitor_is_checked_at_once_then_every_interval(
@@ -44,7 +44,7 @@ async def test_a_new_monitor_is_checked_at_once_then_every_interval(
 ) -> None:
     with listener() as sock:
         port = sock.getsockname()[1]
-        m = await store.create_monitor(
+        m = await store.monitors.create(
             acme, NewMonitor("up", "127.0.0.1", port, interval_s=10), at=clock.now_ms()
         )
         w = worker(store, clock)
@@ -53,27 +53,27 @@ async def test_a_new_monitor_is_checked_at_once_then_every_interval(
         assert await step(w) == 0
         clock.advance(0.1)
         assert await step(w) == 1
-    results, count = await store.list_results(acme, m.id, limit=10, offset=0)
+    results, count = await store.results.page(acme, m.id, limit=10, offset=0)
     assert count == 2
     assert [r.status for r in results] == [Status.UP, Status.UP]
     assert results[0].checked_at - results[1].checked_at == 10_000
-    after = await store.get_monitor(acme, m.id)
+    after = await store.monitors.get(acme, m.id)
     assert after.last_checked_at == results[0].checked_at
     assert after.last_status is Status.UP
 
 
 async def test_a_closed_port_is_stored_as_down(store: Store, acme: int, clock: FakeClock) -> None:
-    m = await store.create_monitor(acme, NewMonitor("x", "127.0.0.1", closed_port()), at=0)
+    m = await store.monitors.create(acme, NewMonitor("x", "127.0.0.1", closed_port()), at=0)
     clock.set(0)
     await step(worker(store, clock))
-    [r], _ = await store.list_results(acme, m.id, limit=10, offset=0)
+    [r], _ = await store.results.page(acme, m.id, limit=10, offset=0)
     assert (r.status, r.error, r.response_time_ms) == (Status.DOWN, "Connection refused", None)
 
 
 async def test_disabled_monitors_are_never_checked(
     store: Store, acme: int, clock: FakeClock
 ) -> None:
-    m = await store.create_monitor(
+    m = await store.monitors.create(
         acme, NewMonitor("off", "127.0.0.1", closed_port(), is_enabled=False), at=clock.now_ms()
     )
     w = worker(store, clock)
@@ -86,17 +86,17 @@ async def test_disabled_monitors_are_never_checked(
 async def test_re_enabled_and_retargeted_monitors_are_checked_at_once(
     store: Store, acme: int, clock: FakeClock
 ) -> None:
-    m = await store.create_monitor(
+    m = await store.monitors.create(
         acme, NewMonitor("m", "127.0.0.1", closed_port(), interval_s=3600), at=clock.now_ms()
     )
     w = worker(store, clock)
     assert await step(w) == 1
     clock.advance(5)
-    await store.update_monitor(acme, m.id, MonitorChanges(port=closed_port()), at=clock.now_ms())
+    await store.monitors.update(acme, m.id, MonitorChanges(port=closed_port()), at=clock.now_ms())
     assert await step(w) == 1
-    await store.update_monitor(acme, m.id, MonitorChanges(is_enabled=False), at=clock.now_ms())
+    await store.monitors.update(acme, m.id, MonitorChanges(is_enabled=False), at=clock.now_ms())
     clock.advance(5)
-    await store.update_monitor(acme, m.id, MonitorChanges(is_enabled=True), at=clock.now_ms())
+    await store.monitors.update(acme, m.id, MonitorChanges(is_enabled=True), at=clock.now_ms())
     assert await step(w) == 1
     assert await total(store, acme, m.id) == 3
 
@@ -111,16 +111,16 @@ async def test_a_check_in_flight_for_a_changed_monitor_writes_nothing(
         await gate.wait()
         return await probe(host, port, timeout_ms)
 
-    m = await store.create_monitor(acme, NewMonitor("m", "127.0.0.1", closed_port()), at=0)
+    m = await store.monitors.create(acme, NewMonitor("m", "127.0.0.1", closed_port()), at=0)
     clock.set(0)
     w = worker(store, clock, probe=gated)
     assert await w.run_once() == 1
     if change == "delete":
-        await store.delete_monitor(acme, m.id)
+        await store.monitors.delete(acme, m.id)
     elif change == "disable":
-        await store.update_monitor(acme, m.id, MonitorChanges(is_enabled=False), at=1)
+        await store.monitors.update(acme, m.id, MonitorChanges(is_enabled=False), at=1)
     else:
-        await store.update_monitor(acme, m.id, MonitorChanges(host="localhost"), at=1)
+        await store.monitors.update(acme, m.id, MonitorChanges(host="localhost"), at=1)
     gate.set()
     await w.drain()
     assert w.batcher.written == 1  # the outcome reached the store, which refused it
@@ -132,7 +132,7 @@ async def test_a_check_in_flight_for_a_changed_monitor_writes_nothing(
         )
     assert rows == 0
     if change != "delete":
-        assert (await store.get_monitor(acme, m.id)).last_checked_at is None
+        assert (await store.monitors.get(acme, m.id)).last_checked_at is None
 
 
 async def test_checks_missed_during_downtime_are_spread_not_burst(
@@ -140,7 +140,7 @@ async def test_checks_missed_during_downtime_are_spread_not_burst(
 ) -> None:
     port = closed_port()
     for i in range(100):
-        await store.create_monitor(
+        await store.monitors.create(
             acme, NewMonitor(f"m{i}", "127.0.0.1", port, interval_s=60), at=clock.now_ms()
         )
     clock.advance(3600)  # the checker was down for an hour
@@ -165,7 +165,7 @@ async def test_a_wall_clock_jump_neither_bursts_nor_stalls(
     (Without the pull-in, a jump back of an hour stops all checks for an hour.)"""
     port = closed_port()
     for i in range(60):  # each monitor told apart by its timeout
-        await store.create_monitor(
+        await store.monitors.create(
             acme,
             NewMonitor(f"m{i}", "127.0.0.1", port, timeout_ms=1000 + i, interval_s=60),
             at=clock.now_ms() + i * 1000,
@@ -201,7 +201,7 @@ async def test_a_wall_clock_jump_neither_bursts_nor_stalls(
 
 async def test_run_checks_on_the_real_clock_and_flushes_on_stop(store: Store, acme: int) -> None:
     with listener() as sock:
-        m = await store.create_monitor(
+        m = await store.monitors.create(
             acme, NewMonitor("up", "127.0.0.1", sock.getsockname()[1]), at=SystemClock().now_ms()
         )
         w = Worker(Settings(), store)
@@ -213,7 +213,7 @@ async def test_run_checks_on_the_real_clock_and_flushes_on_stop(store: Store, ac
             await asyncio.sleep(0.05)
         stop.set()
         await asyncio.wait_for(running, timeout=10)
-    [r], _ = await store.list_results(acme, m.id, limit=10, offset=0)
+    [r], _ = await store.results.page(acme, m.id, limit=10, offset=0)
     assert r.status is Status.UP
 
 
@@ -221,13 +221,13 @@ async def test_the_checker_applies_the_operators_target_policy(
     store: Store, acme: int, clock: FakeClock
 ) -> None:
     with listener() as sock:
-        m = await store.create_monitor(
+        m = await store.monitors.create(
             acme, NewMonitor("meta", "localhost", sock.getsockname()[1]), at=clock.now_ms()
         )
         settings = Settings(target_deny="127.0.0.0/8,::1/128")
         w = Worker(settings, store, clock=clock, lookahead_ms=0)
         await step(w)
-    [r], _ = await store.list_results(acme, m.id, limit=10, offset=0)
+    [r], _ = await store.results.page(acme, m.id, limit=10, offset=0)
     assert (r.status, r.error) == (Status.DOWN, "Target address not allowed")
 
 
@@ -236,17 +236,17 @@ async def test_a_batch_write_cancelled_at_shutdown_is_not_written_twice(
 ) -> None:
     """Shutdown cancels the batcher's loop. A write the database has already committed,
     but whose await has not returned, must not be written again by the final flush."""
-    m = await store.create_monitor(acme, NewMonitor("m", "127.0.0.1", closed_port()), at=0)
-    [planned] = await store.claim_due(horizon=1, limit=10, planner=partial(plan, at=0))
+    m = await store.monitors.create(acme, NewMonitor("m", "127.0.0.1", closed_port()), at=0)
+    [planned] = await store.schedule.claim_due(horizon=1, limit=10, planner=partial(plan, at=0))
     committed = asyncio.Event()
-    save = store.save_results
+    save = store.results.save
 
     async def committed_then_slow(batch: list[Observation]) -> None:
         await save(batch)
         committed.set()
         await asyncio.sleep(0.5)  # the await returns late, as under load
 
-    monkeypatch.setattr(store, "save_results", committed_then_slow)
+    monkeypatch.setattr(store.results, "save", committed_then_slow)
     batcher = ResultBatcher(store, buffer_max_rows=1000)
     batcher.add(Observation(planned.check, Outcome(Status.DOWN, error="refused"), 1))
     running = asyncio.create_task(batcher.run())

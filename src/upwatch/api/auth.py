@@ -42,7 +42,7 @@ async def authorize(
     key = bearer_token(header)
     if key is None:
         raise unauthorized()
-    principal = await store.authenticate(security.hash_key(key), at=clock.now_ms())
+    principal = await store.keys.authenticate(security.hash_key(key), at=clock.now_ms())
     if principal is None:
         raise unauthorized()
     if limiter is not None:

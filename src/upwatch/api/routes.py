@@ -133,7 +133,7 @@ def build_router(
         responses={200: {"model": MonitorListEnvelope}, **_errors(401, 403)},
     )
     async def list_monitors(who: Reader) -> Response:
-        monitors = await store.list_monitors(who.team_id)
+        monitors = await store.monitors.list_for(who.team_id)
         return JSON({"data": [monitor_json(m) for m in monitors]})
 
     @router.post(
@@ -148,7 +148,7 @@ def build_router(
     async def create_monitor(request: Request, who: Writer) -> Response:
         body = await read_json(request, CreateMonitorRequest)
         check_target(body.host)
-        monitor = await store.create_monitor(who.team_id, body.to_domain(), at=clock.now_ms())
+        monitor = await store.monitors.create(who.team_id, body.to_domain(), at=clock.now_ms())
         notify()
         return JSON({"data": monitor_json(monitor)}, status_code=201)
 
@@ -159,7 +159,7 @@ def build_router(
         responses={200: {"model": MonitorEnvelope}, **_errors(401, 403, 404)},
     )
     async def get_monitor(monitor_id: str, who: Reader) -> Response:
-        monitor = await store.get_monitor(who.team_id, _monitor_id(monitor_id))
+        monitor = await store.monitors.get(who.team_id, _monitor_id(monitor_id))
         return JSON({"data": monitor_json(monitor)})
 
     @router.put(
@@ -178,9 +178,9 @@ def build_router(
         except ApiError:
             # 404 before 400: a bad body for an unknown monitor is a 404. (Looked up only
             # here: on the good path, update_monitor finds the monitor or says 404.)
-            await store.require_monitor(who.team_id, monitor_id)
+            await store.monitors.require(who.team_id, monitor_id)
             raise
-        monitor = await store.update_monitor(
+        monitor = await store.monitors.update(
             who.team_id, monitor_id, body.to_domain(), at=clock.now_ms()
         )
         notify()
@@ -195,7 +195,7 @@ def build_router(
         responses={204: {"description": "Deleted"}, **_errors(401, 403, 404)},
     )
     async def delete_monitor(monitor_id: str, who: Writer) -> Response:
-        await store.delete_monitor(who.team_id, _monitor_id(monitor_id))
+        await store.monitors.delete(who.team_id, _monitor_id(monitor_id))
         return Response(status_code=204)
 
     @router.get(
@@ -214,9 +214,9 @@ def build_router(
             )
             offset = query_int(request, "offset", default=0, low=0, high=MAX_OFFSET)
         except ApiError:
-            await store.require_monitor(who.team_id, monitor_id)  # 404 before 400
+            await store.monitors.require(who.team_id, monitor_id)  # 404 before 400
             raise
-        results, total = await store.list_results(
+        results, total = await store.results.page(
             who.team_id, monitor_id, limit=limit, offset=offset
         )
         return JSON(

@@ -50,7 +50,7 @@ class ResultBatcher:
             written = 0
             while self._buffer:
                 batch = self._buffer[:BATCH_MAX_ROWS]
-                await self._store.save_results(batch)
+                await self._store.results.save(batch)
                 # Only now drop them: adds during the await went to the end.
                 del self._buffer[: len(batch)]
                 written += len(batch)

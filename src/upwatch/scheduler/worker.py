@@ -108,7 +108,7 @@ class Worker:
         while True:
             try:
                 async with asyncio.timeout(CLAIM_TIMEOUT_S):
-                    plans = await self._store.claim_due(
+                    plans = await self._store.schedule.claim_due(
                         horizon=horizon, limit=CLAIM_BATCH, planner=partial(plan, at=at)
                     )
             except TimeoutError:
@@ -161,7 +161,7 @@ class Worker:
     async def _back_online(self, at: int) -> None:
         """Before claiming again, move the held monitors' due times on past the checks
         run meanwhile, so that none is checked twice."""
-        moved = await self._store.advance_due(
+        moved = await self._store.schedule.advance_due(
             [(c.monitor_id, c.generation, due) for c, due in self._held.values()]
         )
         log.warning(
@@ -187,7 +187,7 @@ class Worker:
             log.warning("the wall clock jumped %+.1f s", jump / 1000)
             if jump > 0:
                 return
-        moved = await self._store.pull_in_far_future(
+        moved = await self._store.schedule.pull_in_far_future(
             at=at, slack_ms=self._lookahead_ms + CLOCK_SKEW_TOLERANCE_MS
         )
         if moved:
@@ -278,7 +278,7 @@ class Worker:
             if late:
                 log.warning("dropped %d checks still running at shutdown", len(late))
         try:
-            await self._store.release(unstarted)
+            await self._store.schedule.release(unstarted)
             written = await self.batcher.flush()
             log.info(
                 "checker stopped: %d checks run, %d results written (%d at shutdown), %d dropped",
@@ -320,7 +320,7 @@ class Worker:
         retention_ms = self._settings.result_retention_days * 86_400_000
         while True:
             try:
-                purged = await self._store.purge_results(before=self._clock.now_ms() - retention_ms)
+                purged = await self._store.results.purge(before=self._clock.now_ms() - retention_ms)
                 if purged:
                     log.info(
                         "purged %d results older than %d days", purged, retention_ms // 86_400_000

@@ -7,11 +7,10 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_CACHE_KIB = 64 * 1024
-PG_POOL_SIZE = 5  # SQLAlchemy's pool: migrations and API writes; hot paths use asyncpg's
-PG_MAX_OVERFLOW = 5
 
 # A write transaction on SQLite asks for the write lock at BEGIN (BEGIN IMMEDIATE),
 # so the busy timeout applies; a deferred BEGIN that later upgrades fails at once.
@@ -41,9 +40,9 @@ def open_engine(url: str) -> AsyncEngine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(
-        full, pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW, pool_pre_ping=True
-    )
+    # On PostgreSQL the engine only migrates (everything else goes through the
+    # connector's asyncpg pool), so it keeps no connection open between uses.
+    return create_async_engine(full, poolclass=NullPool)
 
 
 def open_sqlite_reader(url: URL) -> Engine:

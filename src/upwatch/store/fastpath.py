@@ -1,26 +1,46 @@
 """The checker's hot path in each driver's own SQL: claiming due monitors and writing
 result batches, thousands of rows a second.
 
-SQLAlchemy Core is used for everything else; here its per-row parameter processing
-cost more than the database did (measured: bench/checker.py, README "Performance"), so
-these statements go to the driver connection underneath the same transaction:
-aiosqlite's ``executemany`` on SQLite, arrays with ``unnest`` and ``COPY`` on PostgreSQL.
+SQLAlchemy Core is used for everything else (store/connector.py); here its per-row
+parameter processing cost more than the database did (measured: bench/checker.py,
+README "Performance"), so these statements go to ``Tx.driver``, the driver connection
+underneath the same transaction: aiosqlite's ``executemany`` on SQLite, arrays with
+``unnest`` and ``COPY`` on PostgreSQL. Hand-written by necessity; the contract tests in
+tests/integration/test_store.py run every one of them on both databases.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from upwatch.domain import CheckResult, DueCheck
 
-ClaimRow = tuple[str, str, int, int, int, int, int]
-LiveRow = tuple[str, int, int | None]  # id, generation, last_checked_at
-# (id, n, checked_at, status, response_time_ms) / (id, n)
-FreshRow = tuple[str, int, int, str, int | None]
-StaleRow = tuple[str, int]
+# check_results' columns, the one list: written here, read by store/results.py.
+RESULT_COLUMNS = ("id", "monitor_id", "status", "response_time_ms", "error", "checked_at")
 
-_RESULT_COLUMNS = ("id", "monitor_id", "checked_at", "status", "response_time_ms", "error")
+
+class LiveRow(NamedTuple):
+    id: str
+    generation: int
+    last_checked_at: int | None
+
+
+class FreshRow(NamedTuple):
+    """Results added to a monitor, the newest of which is its new last check."""
+
+    id: str
+    n: int
+    checked_at: int
+    status: str
+    response_time_ms: int | None
+
+
+class StaleRow(NamedTuple):
+    """Results added to a monitor whose stored last check is newer."""
+
+    id: str
+    n: int
 
 
 class FastPath(Protocol):
@@ -36,13 +56,24 @@ class FastPath(Protocol):
         self, raw: Any, fresh: Sequence[FreshRow], stale: Sequence[StaleRow]
     ) -> None: ...
 
+    async def advance_due(self, raw: Any, moves: Sequence[tuple[str, int, int]]) -> int: ...
+
+
+def fastpath_for(dialect: str) -> FastPath:
+    return PostgresFastPath() if dialect == "postgresql" else SqliteFastPath()
+
+
+_CLAIM_COLUMNS = "id, host, port, timeout_ms, interval_s, generation, next_due_at"
+
 
 def _due(row: Sequence[Any]) -> DueCheck:
-    return DueCheck(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+    """From _CLAIM_COLUMNS: DueCheck's fields, in order."""
+    return DueCheck(*row)
 
 
 def _result_row(r: CheckResult) -> tuple[Any, ...]:
-    return (r.id, r.monitor_id, r.checked_at, r.status.value, r.response_time_ms, r.error)
+    """In RESULT_COLUMNS' order."""
+    return (r.id, r.monitor_id, r.status.value, r.response_time_ms, r.error, r.checked_at)
 
 
 class SqliteFastPath:
@@ -50,7 +81,7 @@ class SqliteFastPath:
 
     async def claim(self, raw: Any, horizon: int, limit: int) -> list[DueCheck]:
         cursor = await raw.execute(
-            "SELECT id, host, port, timeout_ms, interval_s, generation, next_due_at "
+            f"SELECT {_CLAIM_COLUMNS} "  # noqa: S608 (a constant)
             "FROM monitors WHERE is_enabled = 1 AND next_due_at <= ? "
             "ORDER BY next_due_at LIMIT ?",
             (horizon, limit),
@@ -73,13 +104,12 @@ class SqliteFastPath:
         )
         rows = await cursor.fetchall()
         await cursor.close()
-        return [(r[0], r[1], r[2]) for r in rows]
+        return [LiveRow(*r) for r in rows]
 
     async def insert_results(self, raw: Any, results: Sequence[CheckResult]) -> None:
         await raw.executemany(
-            "INSERT INTO check_results "
-            "(id, monitor_id, checked_at, status, response_time_ms, error) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO check_results ({', '.join(RESULT_COLUMNS)}) "  # noqa: S608 (constants)
+            f"VALUES ({', '.join('?' * len(RESULT_COLUMNS))})",
             [_result_row(r) for r in results],
         )
 
@@ -98,6 +128,14 @@ class SqliteFastPath:
                 [(n, i) for i, n in stale],
             )
 
+    async def advance_due(self, raw: Any, moves: Sequence[tuple[str, int, int]]) -> int:
+        cursor = await raw.executemany(
+            "UPDATE monitors SET next_due_at = ? "
+            "WHERE id = ? AND generation = ? AND next_due_at < ?",
+            [(due, i, generation, due) for i, generation, due in moves],
+        )
+        return int(cursor.rowcount)  # summed over the parameter sets
+
 
 class PostgresFastPath:
     """One statement per step, whatever the batch size: arrays in, ``unnest`` out."""
@@ -105,7 +143,7 @@ class PostgresFastPath:
     async def claim(self, raw: Any, horizon: int, limit: int) -> list[DueCheck]:
         # SKIP LOCKED: rows another worker is claiming right now are left to it.
         rows = await raw.fetch(
-            "SELECT id, host, port, timeout_ms, interval_s, generation, next_due_at "
+            f"SELECT {_CLAIM_COLUMNS} "  # noqa: S608 (a constant)
             "FROM monitors WHERE is_enabled AND next_due_at <= $1 "
             "ORDER BY next_due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
             horizon,
@@ -128,11 +166,11 @@ class PostgresFastPath:
             "WHERE id = ANY($1::varchar[]) AND is_enabled ORDER BY id FOR UPDATE",
             list(ids),
         )
-        return [(r[0], r[1], r[2]) for r in rows]
+        return [LiveRow(*r) for r in rows]
 
     async def insert_results(self, raw: Any, results: Sequence[CheckResult]) -> None:
         await raw.copy_records_to_table(
-            "check_results", records=[_result_row(r) for r in results], columns=_RESULT_COLUMNS
+            "check_results", records=[_result_row(r) for r in results], columns=RESULT_COLUMNS
         )
 
     async def update_monitors(
@@ -153,3 +191,12 @@ class PostgresFastPath:
                 [i for i, _ in stale],
                 [n for _, n in stale],
             )
+
+    async def advance_due(self, raw: Any, moves: Sequence[tuple[str, int, int]]) -> int:
+        status: str = await raw.execute(
+            "UPDATE monitors AS m SET next_due_at = v.due "
+            "FROM unnest($1::varchar[], $2::int[], $3::bigint[]) AS v(id, generation, due) "
+            "WHERE m.id = v.id AND m.generation = v.generation AND m.next_due_at < v.due",
+            *(list(column) for column in zip(*moves, strict=True)),
+        )
+        return int(status.rsplit(" ", 1)[-1])

@@ -1,5 +1,7 @@
-"""Alembic environment. upwatch passes its own connection (see upwatch.store.migrate);
-run standalone (``alembic -c alembic.ini ...``) it connects to UPWATCH_DATABASE_URL."""
+"""Alembic environment. upwatch passes its own connection (see upwatch.store.migrate).
+Run standalone from a checkout (``alembic check``, ``alembic revision --autogenerate``;
+pyproject.toml's ``[tool.alembic]`` is the configuration), it connects to
+UPWATCH_DATABASE_URL."""
 
 from __future__ import annotations
 

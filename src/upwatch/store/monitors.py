@@ -1,0 +1,168 @@
+"""Monitors: a team's targets, within the team's limit."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields, replace
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+
+from upwatch.domain import Monitor, MonitorChanges, NewMonitor, Status, new_monitor_id, reschedule
+from upwatch.errors import LimitExceeded, NotFound
+from upwatch.store.connector import Connector, Row
+from upwatch.store.tables import monitors, teams
+
+# The dataclass's fields are the table's columns, in the dataclass's order.
+COLUMNS = tuple(monitors.c[f.name] for f in fields(Monitor))
+
+_OWNED = (monitors.c.id == bindparam("b_id")) & (monitors.c.team_id == bindparam("b_team"))
+_GET = select(*COLUMNS).where(_OWNED)
+_LIST = (
+    select(*COLUMNS)
+    .where(monitors.c.team_id == bindparam("b_team"))
+    .order_by(monitors.c.created_at, monitors.c.id)
+)
+_EXISTS = select(monitors.c.id).where(_OWNED)
+# One conditional UPDATE takes a slot: it holds under any concurrency, since PostgreSQL
+# re-checks the condition on the locked row and SQLite serialises writers.
+_TAKE_SLOT = (
+    update(teams)
+    .where(
+        teams.c.id == bindparam("b_team"),
+        teams.c.monitor_count < func.coalesce(teams.c.max_monitors, bindparam("b_default")),
+    )
+    .values(monitor_count=teams.c.monitor_count + 1)
+)
+_GIVE_SLOT = (
+    update(teams)
+    .where(teams.c.id == bindparam("b_team"))
+    .values(monitor_count=teams.c.monitor_count - 1)
+)
+_INSERT = insert(monitors)
+# FOR UPDATE on PostgreSQL; SQLite renders nothing for it (its writers are serialised).
+_LOCK = (
+    select(*COLUMNS, monitors.c.next_due_at, monitors.c.generation).where(_OWNED).with_for_update()
+)
+_CHANGE = (
+    update(monitors)
+    .where(monitors.c.id == bindparam("b_id"))
+    .values(
+        name=bindparam("b_name"),
+        host=bindparam("b_host"),
+        port=bindparam("b_port"),
+        timeout_ms=bindparam("b_timeout_ms"),
+        interval_s=bindparam("b_interval_s"),
+        is_enabled=bindparam("b_is_enabled"),
+        updated_at=bindparam("b_updated_at"),
+        next_due_at=bindparam("b_next_due_at"),
+        generation=bindparam("b_generation"),
+    )
+)
+_DELETE = delete(monitors).where(_OWNED)
+
+
+def monitor(row: Row) -> Monitor:
+    """From COLUMNS (further columns are ignored)."""
+    return Monitor(
+        id=row.id,
+        team_id=row.team_id,
+        name=row.name,
+        host=row.host,
+        port=row.port,
+        timeout_ms=row.timeout_ms,
+        interval_s=row.interval_s,
+        is_enabled=row.is_enabled,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        last_checked_at=row.last_checked_at,
+        last_status=Status(row.last_status) if row.last_status else None,
+        last_response_time_ms=row.last_response_time_ms,
+    )
+
+
+class Monitors:
+    def __init__(self, db: Connector, *, default_max_monitors: int) -> None:
+        self._db = db
+        self._default_max = default_max_monitors
+
+    async def create(self, team_id: int, new: NewMonitor, *, at: int) -> Monitor:
+        created = Monitor(
+            id=new_monitor_id(),
+            team_id=team_id,
+            name=new.name,
+            host=new.host,
+            port=new.port,
+            timeout_ms=new.timeout_ms,
+            interval_s=new.interval_s,
+            is_enabled=new.is_enabled,
+            created_at=at,
+            updated_at=at,
+            last_checked_at=None,
+            last_status=None,
+            last_response_time_ms=None,
+        )
+        async with self._db.write() as tx:
+            taken = await tx.execute(
+                _TAKE_SLOT, {"b_team": team_id, "b_default": self._default_max}
+            )
+            if taken != 1:
+                raise LimitExceeded
+            # A new monitor is due at once.
+            await tx.execute(_INSERT, {**asdict(created), "next_due_at": at})
+        return created
+
+    async def get(self, team_id: int, monitor_id: str) -> Monitor:
+        async with self._db.read() as reads:
+            row = await reads.first(_GET, {"b_id": monitor_id, "b_team": team_id})
+        if row is None:
+            raise NotFound
+        return monitor(row)
+
+    async def list_for(self, team_id: int) -> list[Monitor]:
+        async with self._db.read() as reads:
+            rows = await reads.rows(_LIST, {"b_team": team_id})
+        return [monitor(r) for r in rows]
+
+    async def require(self, team_id: int, monitor_id: str) -> None:
+        """Raise NotFound unless the team has this monitor."""
+        async with self._db.read() as reads:
+            found = await reads.scalar(_EXISTS, {"b_id": monitor_id, "b_team": team_id})
+        if found is None:
+            raise NotFound
+
+    async def update(
+        self, team_id: int, monitor_id: str, changes: MonitorChanges, *, at: int
+    ) -> Monitor:
+        async with self._db.write() as tx:
+            row = await tx.first(_LOCK, {"b_id": monitor_id, "b_team": team_id})
+            if row is None:
+                raise NotFound
+            before = monitor(row)
+            plan = reschedule(before, changes, at)
+            given = {f.name: getattr(changes, f.name) for f in fields(MonitorChanges)}
+            after = replace(
+                before, **{k: v for k, v in given.items() if v is not None}, updated_at=at
+            )
+            await tx.execute(
+                _CHANGE,
+                {
+                    "b_id": monitor_id,
+                    "b_name": after.name,
+                    "b_host": after.host,
+                    "b_port": after.port,
+                    "b_timeout_ms": after.timeout_ms,
+                    "b_interval_s": after.interval_s,
+                    "b_is_enabled": after.is_enabled,
+                    "b_updated_at": at,
+                    "b_next_due_at": row.next_due_at
+                    if plan.next_due_at is None
+                    else plan.next_due_at,
+                    "b_generation": row.generation + 1 if plan.new_generation else row.generation,
+                },
+            )
+        return after
+
+    async def delete(self, team_id: int, monitor_id: str) -> None:
+        async with self._db.write() as tx:
+            if await tx.execute(_DELETE, {"b_id": monitor_id, "b_team": team_id}) != 1:
+                raise NotFound
+            await tx.execute(_GIVE_SLOT, {"b_team": team_id})

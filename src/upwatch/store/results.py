@@ -1,0 +1,152 @@
+"""Check results: stored in batches from the checker, read a page at a time, purged by
+age. Each monitor's last check and result count are kept in step, in the same
+transaction."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from sqlalchemy import bindparam, delete, select, update
+
+from upwatch.domain import CheckResult, Observation, Status, new_result_id
+from upwatch.errors import NotFound
+from upwatch.store.connector import Connector, Row, Tx
+from upwatch.store.fastpath import RESULT_COLUMNS, FastPath, FreshRow, LiveRow, StaleRow
+from upwatch.store.tables import check_results, monitors
+
+PURGE_CHUNK_ROWS = 5_000
+
+COLUMNS = tuple(check_results.c[name] for name in RESULT_COLUMNS)
+
+_COUNT = select(monitors.c.result_count).where(
+    (monitors.c.id == bindparam("b_id")) & (monitors.c.team_id == bindparam("b_team"))
+)
+_PAGE = (
+    select(*COLUMNS)
+    .where(check_results.c.monitor_id == bindparam("b_id"))
+    .order_by(check_results.c.checked_at.desc(), check_results.c.id.desc())
+    .limit(bindparam("b_limit"))
+    .offset(bindparam("b_offset"))
+)
+_PURGE_CHUNK = (
+    delete(check_results)
+    .where(
+        check_results.c.id.in_(
+            select(check_results.c.id)
+            .where(check_results.c.checked_at < bindparam("b_before"))
+            .limit(bindparam("b_chunk"))
+            .scalar_subquery()
+        )
+    )
+    .returning(check_results.c.monitor_id)
+)
+_UNCOUNT = (
+    update(monitors)
+    .where(monitors.c.id == bindparam("b_id"))
+    .values(result_count=monitors.c.result_count - bindparam("b_n"))
+)
+
+
+def result(row: Row) -> CheckResult:
+    return CheckResult(
+        id=row.id,
+        monitor_id=row.monitor_id,
+        status=Status(row.status),
+        response_time_ms=row.response_time_ms,
+        error=row.error,
+        checked_at=row.checked_at,
+    )
+
+
+async def insert(tx: Tx, fast: FastPath, observations: Sequence[Observation]) -> list[CheckResult]:
+    """Store observations inside ``tx`` and update each monitor's last-check fields.
+    Observations for deleted or disabled monitors, or claimed before a change of
+    target, are dropped. Returns what was stored."""
+    ids = sorted({o.check.monitor_id for o in observations})
+    live = {row.id: row for row in await fast.lock_live(tx.driver, ids)}
+    stored = [
+        CheckResult(
+            id=new_result_id(o.checked_at),
+            monitor_id=o.check.monitor_id,
+            status=o.outcome.status,
+            response_time_ms=o.outcome.response_time_ms,
+            error=o.outcome.error,
+            checked_at=o.checked_at,
+        )
+        for o in observations
+        if (m := live.get(o.check.monitor_id)) is not None and m.generation == o.check.generation
+    ]
+    if stored:
+        await fast.insert_results(tx.driver, stored)
+        await fast.update_monitors(tx.driver, *_monitor_updates(stored, live))
+    return stored
+
+
+class Results:
+    def __init__(self, db: Connector, fast: FastPath) -> None:
+        self._db = db
+        self._fast = fast
+
+    async def page(
+        self, team_id: int, monitor_id: str, *, limit: int, offset: int
+    ) -> tuple[list[CheckResult], int]:
+        """A page of results, newest first, and the monitor's total result count."""
+        async with self._db.read() as reads:
+            total = await reads.scalar(_COUNT, {"b_id": monitor_id, "b_team": team_id})
+            if total is None:
+                raise NotFound
+            rows = await reads.rows(
+                _PAGE, {"b_id": monitor_id, "b_limit": limit, "b_offset": offset}
+            )
+        return [result(r) for r in rows], int(total)
+
+    async def save(self, observations: Sequence[Observation]) -> list[CheckResult]:
+        """Store a batch of observations in one transaction (see ``insert``)."""
+        if not observations:
+            return []
+        async with self._db.write() as tx:
+            return await insert(tx, self._fast, observations)
+
+    async def purge(self, *, before: int) -> int:
+        """Delete results checked before ``before`` (ms), in chunks; returns how many."""
+        total = 0
+        while True:
+            async with self._db.write() as tx:
+                rows = await tx.rows(
+                    _PURGE_CHUNK, {"b_before": before, "b_chunk": PURGE_CHUNK_ROWS}
+                )
+                per_monitor = Counter(r.monitor_id for r in rows)
+                await tx.execute_many(
+                    _UNCOUNT, [{"b_id": k, "b_n": n} for k, n in per_monitor.items()]
+                )
+            total += len(rows)
+            if len(rows) < PURGE_CHUNK_ROWS:
+                return total
+
+
+def _monitor_updates(
+    stored: Sequence[CheckResult], live: dict[str, LiveRow]
+) -> tuple[list[FreshRow], list[StaleRow]]:
+    """One row per monitor: how many results were added and, unless the stored last check
+    is newer (batches may land out of order), the newest result as its last check.
+    Returns (rows with a new last check, rows with a count only)."""
+    newest: dict[str, CheckResult] = {}
+    counts: Counter[str] = Counter()
+    for r in stored:
+        counts[r.monitor_id] += 1
+        if r.monitor_id not in newest or r.checked_at >= newest[r.monitor_id].checked_at:
+            newest[r.monitor_id] = r
+    fresh: list[FreshRow] = []
+    stale: list[StaleRow] = []
+    for monitor_id, r in newest.items():
+        last = live[monitor_id].last_checked_at
+        if last is None or last <= r.checked_at:
+            fresh.append(
+                FreshRow(
+                    monitor_id, counts[monitor_id], r.checked_at, r.status.value, r.response_time_ms
+                )
+            )
+        else:
+            stale.append(StaleRow(monitor_id, counts[monitor_id]))
+    return fresh, stale
