@@ -1,5 +1,6 @@
 """Shared fixtures: a migrated Store on SQLite and, when UPWATCH_TEST_DATABASE_URL is
-set, on PostgreSQL (under CI=true a missing PostgreSQL fails the run)."""
+set, on PostgreSQL (under CI=true a missing PostgreSQL fails the run). Helpers live in
+tests/support/."""
 
 from __future__ import annotations
 
@@ -10,14 +11,10 @@ from pathlib import Path
 
 import pytest
 import uvloop
-from sqlalchemy import text
 
+from tests.support.databases import PG_ENV, fresh_store, pg_url, sqlite_url
 from upwatch.clock import FakeClock
-from upwatch.domain import SCOPES
-from upwatch.store import Store, open_engine, upgrade
-
-PG_ENV = "UPWATCH_TEST_DATABASE_URL"
-DEFAULT_LIMIT = 1000
+from upwatch.store import Store
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -30,28 +27,6 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
     if "test_probe_tcp" in item.nodeid:
         return {"uvloop": uvloop.new_event_loop, "asyncio": asyncio.new_event_loop}
     return {"uvloop": uvloop.new_event_loop}
-
-
-def pg_url() -> str:
-    url = os.environ.get(PG_ENV)
-    if not url:
-        pytest.skip(f"{PG_ENV} is not set: PostgreSQL tests skipped")
-    return url
-
-
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'upwatch.db'}"
-
-
-async def fresh_store(url: str, *, default_limit: int = DEFAULT_LIMIT) -> Store:
-    store = Store(open_engine(url), default_max_monitors=default_limit)
-    await upgrade(store.engine)
-    if store.engine.dialect.name == "postgresql":
-        async with store.engine.begin() as conn:
-            await conn.execute(
-                text("TRUNCATE check_results, monitors, api_keys, teams RESTART IDENTITY CASCADE")
-            )
-    return store
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -69,14 +44,3 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-async def make_key(
-    store: Store, team: str = "acme", scopes: tuple[str, ...] = SCOPES, *, at: int = 0
-) -> str:
-    _, secret = await store.keys.create(team=team, name=None, scopes=scopes, at=at)
-    return secret
-
-
-async def team_id(store: Store, name: str = "acme") -> int:
-    return next(t.id for t in await store.teams.all() if t.name == name)

@@ -23,14 +23,22 @@ class DatabaseUnavailable(UpwatchError):
 
 
 class NotFound(UpwatchError):
+    """Not found."""
+
+
+class MonitorNotFound(NotFound):
     """TCP monitor not found."""
 
 
 class LimitExceeded(UpwatchError):
+    """A limit was reached."""
+
+
+class MonitorLimitExceeded(LimitExceeded):
     """Maximum number of TCP monitors reached."""
 
 
-class TeamNotFound(UpwatchError):
+class TeamNotFound(NotFound):
     """No such team."""
 
 
@@ -38,5 +46,5 @@ class TeamExists(UpwatchError):
     """A team with this name already exists."""
 
 
-class KeyNotFound(UpwatchError):
+class KeyNotFound(NotFound):
     """No such API key."""

@@ -16,13 +16,16 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from tests.conftest import fresh_store, sqlite_url
-from tests.e2e.test_cli_and_server import free_port
-from tests.e2e.test_signals import wait_for_rows
-from tests.listeners import accepting
+import pytest
+
+from tests.support.databases import fresh_store, sqlite_url
+from tests.support.listeners import accepting
+from tests.support.servers import free_port, wait_for_rows
 from upwatch.clock import SystemClock
 from upwatch.domain import NewMonitor
 from upwatch.scheduler.planning import LATE_THRESHOLD_MS
+
+pytestmark = pytest.mark.slow
 
 MONITORS = 1_000
 INTERVAL_S = 10

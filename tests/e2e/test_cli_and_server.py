@@ -5,13 +5,9 @@ import asyncio
 import collections
 import contextlib
 import json
-import os
-import re
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,78 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.listeners import closed_port, listener
+from tests.support.listeners import closed_port, listener
+from tests.support.servers import Env, free_port, stop
 
-START_TIMEOUT_S = 20
 CHECK_TIMEOUT_S = 10
-STOP_TIMEOUT_S = 10
-KEY_LINE = re.compile(r"^uptime_[0-9A-Za-z]{32,}\n$")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Env:
-    def __init__(self, tmp_path: Path) -> None:
-        self.vars = {k: v for k, v in os.environ.items() if not k.startswith("UPWATCH_")}
-        self.vars["UPWATCH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'upwatch.db'}"
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def upwatch(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "upwatch", *args],
-            env={**self.vars, **env},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-    def key(self, *scopes: str, team: str = "acme") -> str:
-        args = ["keys", "create", "--team", team]
-        for scope in scopes or ("tcp-monitors:read", "tcp-monitors:write"):
-            args += ["--scope", scope]
-        done = self.upwatch(*args)
-        assert done.returncode == 0, done.stderr
-        assert KEY_LINE.match(done.stdout), done.stdout
-        return done.stdout.strip()
-
-    def start(self) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "upwatch", "serve", "--port", str(self.port)],
-            env=self.vars,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(
-                    f"serve exited early: {proc.stdout.read() if proc.stdout else ''}"
-                )
-            try:
-                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
-                    return proc
-            except httpx.TransportError:
-                time.sleep(0.1)
-        proc.kill()
-        raise AssertionError("serve did not answer /healthz in time")
-
-
-def stop(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        output, _ = proc.communicate(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
-    assert proc.returncode == 0, output
-    return output
 
 
 @pytest.fixture

@@ -13,10 +13,12 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
-from tests.e2e.test_cli_and_server import Env
+from tests.support.servers import Env
 from upwatch.api import create_app
 from upwatch.config import Settings
 from upwatch.store import Store, open_engine
+
+pytestmark = pytest.mark.slow
 
 EXAMPLES = 40  # per operation and key
 

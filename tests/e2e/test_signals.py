@@ -14,9 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import fresh_store, sqlite_url
-from tests.e2e.test_cli_and_server import free_port
-from tests.listeners import accepting, blackhole, closed_port
+import pytest
+
+from tests.support.databases import fresh_store, sqlite_url
+from tests.support.listeners import accepting, blackhole, closed_port
+from tests.support.servers import free_port, results, wait_for_rows
 from upwatch.clock import SystemClock
 from upwatch.domain import NewMonitor
 
@@ -30,6 +32,8 @@ STOPPED = re.compile(
     r"checker stopped: (\d+) checks run, (\d+) results written \((\d+) at shutdown\), "
     r"(\d+) dropped"
 )
+
+pytestmark = pytest.mark.slow
 
 
 async def start(command: str, db: Path) -> asyncio.subprocess.Process:
@@ -45,22 +49,6 @@ async def start(command: str, db: Path) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-
-
-def results(db: Path) -> list[tuple[str, int]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT monitor_id, checked_at FROM check_results").fetchall()
-
-
-async def wait_for_rows(db: Path, at_least: int, seconds: float) -> int:
-    deadline = time.monotonic() + seconds
-    count = 0
-    while time.monotonic() < deadline:
-        count = len(results(db))
-        if count >= at_least:
-            return count
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"only {count} results after {seconds} s (wanted {at_least})")
 
 
 async def test_sigterm_under_load_then_sigkill_and_restart(tmp_path: Path) -> None:

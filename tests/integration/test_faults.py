@@ -13,8 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.conftest import fresh_store, make_key, pg_url
-from tests.listeners import accepting
+from tests.support.databases import fresh_store, pg_url
+from tests.support.listeners import accepting
+from tests.support.seeding import make_key
 from upwatch.api import create_app
 from upwatch.clock import SystemClock
 from upwatch.config import Settings
@@ -22,6 +23,8 @@ from upwatch.domain import NewMonitor
 from upwatch.scheduler import Worker
 from upwatch.store import Store
 from upwatch.store.tables import check_results, monitors
+
+pytestmark = pytest.mark.slow
 
 OUTAGE_S = 3.0
 MONITORS = 1_000

@@ -20,7 +20,8 @@ import pytest
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
-from tests.conftest import fresh_store, make_key, sqlite_url
+from tests.support.databases import fresh_store, sqlite_url
+from tests.support.seeding import make_key
 from upwatch.api import create_app, parsing
 from upwatch.api.protocol import guarded_protocol
 from upwatch.config import Settings

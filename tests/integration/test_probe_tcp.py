@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.listeners import blackhole, closed_port, listener
+from tests.support.listeners import blackhole, closed_port, listener
 from upwatch.domain import Status, TargetPolicy, parse_networks
 from upwatch.probes.tcp import probe
 

@@ -12,13 +12,16 @@ import sys
 import time
 from collections import defaultdict
 
+import pytest
 from sqlalchemy import select
 
-from tests.conftest import fresh_store, pg_url
-from tests.listeners import accepting
+from tests.support.databases import fresh_store, pg_url
+from tests.support.listeners import accepting
 from upwatch.clock import SystemClock
 from upwatch.domain import NewMonitor
 from upwatch.store.tables import check_results
+
+pytestmark = pytest.mark.slow
 
 MONITORS = 300
 INTERVAL_S = 10

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import bindparam, update
 
-from tests.conftest import fresh_store, sqlite_url
-from tests.listeners import accepting, blackhole, listener
+from tests.support.databases import fresh_store, sqlite_url
+from tests.support.listeners import accepting, blackhole, listener
 from upwatch.clock import SystemClock
 from upwatch.config import Settings
 from upwatch.domain import NewMonitor, Status
@@ -26,6 +26,8 @@ from upwatch.probes.tcp import probe
 from upwatch.scheduler import Worker, worker
 from upwatch.store import Store
 from upwatch.store.tables import monitors
+
+pytestmark = pytest.mark.slow
 
 
 @contextlib.asynccontextmanager

@@ -16,8 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import fresh_store, make_key, sqlite_url, team_id
-from tests.listeners import accepting
+from tests.support.databases import fresh_store, sqlite_url
+from tests.support.listeners import accepting
+from tests.support.seeding import make_key, team_id
 from upwatch.api import create_app
 from upwatch.clock import SystemClock
 from upwatch.config import Settings

@@ -5,7 +5,7 @@ from functools import partial
 
 import pytest
 
-from tests.conftest import make_key, team_id
+from tests.support.seeding import make_key, team_id
 from upwatch import security
 from upwatch.domain import (
     SCOPE_READ,
@@ -159,7 +159,7 @@ async def test_deleting_frees_a_slot_under_the_limit(store: Store) -> None:
 
 
 async def test_the_default_limit_applies_to_teams_without_their_own(database_url: str) -> None:
-    from tests.conftest import fresh_store
+    from tests.support.databases import fresh_store
 
     store = await fresh_store(database_url, default_limit=2)
     try:
@@ -282,8 +282,8 @@ async def test_old_results_are_purged_and_totals_follow(store: Store) -> None:
 async def test_released_claims_are_due_again_at_their_old_time(store: Store) -> None:
     acme = await a_team(store)
     await store.monitors.create(acme, NEW, at=T0)
-    [c] = await claim(store, T0)
-    await store.schedule.release([c])
+    [p] = await store.schedule.claim_due(horizon=T0, limit=10, planner=partial(plan, at=T0))
+    await store.schedule.release([p])
     [again] = await claim(store, T0 + 1)
     assert again.due_at == T0
 

@@ -6,8 +6,9 @@ from functools import partial
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import team_id
-from tests.listeners import closed_port, listener
+from tests.support.listeners import closed_port, listener
+from tests.support.seeding import team_id
+from upwatch.chores import Chore, Supervisor
 from upwatch.clock import FakeClock, SystemClock
 from upwatch.config import Settings
 from upwatch.domain import MonitorChanges, NewMonitor, Observation, Outcome, Status
@@ -29,8 +30,8 @@ def worker(store: Store, clock: FakeClock, **kw: object) -> Worker:
     return Worker(Settings(), store, clock=clock, lookahead_ms=0, **kw)  # type: ignore[arg-type]
 
 
-async def step(w: Worker) -> int:
-    scheduled = await w.run_once()
+async def step(w: Worker, clock: FakeClock) -> int:
+    scheduled = await w.run_once(clock.now_ms())
     await w.drain()
     return scheduled
 
@@ -48,11 +49,11 @@ async def test_a_new_monitor_is_checked_at_once_then_every_interval(
             acme, NewMonitor("up", "127.0.0.1", port, interval_s=10), at=clock.now_ms()
         )
         w = worker(store, clock)
-        assert await step(w) == 1
+        assert await step(w, clock) == 1
         clock.advance(9.9)
-        assert await step(w) == 0
+        assert await step(w, clock) == 0
         clock.advance(0.1)
-        assert await step(w) == 1
+        assert await step(w, clock) == 1
     results, count = await store.results.page(acme, m.id, limit=10, offset=0)
     assert count == 2
     assert [r.status for r in results] == [Status.UP, Status.UP]
@@ -65,7 +66,7 @@ async def test_a_new_monitor_is_checked_at_once_then_every_interval(
 async def test_a_closed_port_is_stored_as_down(store: Store, acme: int, clock: FakeClock) -> None:
     m = await store.monitors.create(acme, NewMonitor("x", "127.0.0.1", closed_port()), at=0)
     clock.set(0)
-    await step(worker(store, clock))
+    await step(worker(store, clock), clock)
     [r], _ = await store.results.page(acme, m.id, limit=10, offset=0)
     assert (r.status, r.error, r.response_time_ms) == (Status.DOWN, "Connection refused", None)
 
@@ -78,7 +79,7 @@ async def test_disabled_monitors_are_never_checked(
     )
     w = worker(store, clock)
     for _ in range(3):
-        assert await step(w) == 0
+        assert await step(w, clock) == 0
         clock.advance(3600)
     assert await total(store, acme, m.id) == 0
 
@@ -90,14 +91,14 @@ async def test_re_enabled_and_retargeted_monitors_are_checked_at_once(
         acme, NewMonitor("m", "127.0.0.1", closed_port(), interval_s=3600), at=clock.now_ms()
     )
     w = worker(store, clock)
-    assert await step(w) == 1
+    assert await step(w, clock) == 1
     clock.advance(5)
     await store.monitors.update(acme, m.id, MonitorChanges(port=closed_port()), at=clock.now_ms())
-    assert await step(w) == 1
+    assert await step(w, clock) == 1
     await store.monitors.update(acme, m.id, MonitorChanges(is_enabled=False), at=clock.now_ms())
     clock.advance(5)
     await store.monitors.update(acme, m.id, MonitorChanges(is_enabled=True), at=clock.now_ms())
-    assert await step(w) == 1
+    assert await step(w, clock) == 1
     assert await total(store, acme, m.id) == 3
 
 
@@ -114,7 +115,7 @@ async def test_a_check_in_flight_for_a_changed_monitor_writes_nothing(
     m = await store.monitors.create(acme, NewMonitor("m", "127.0.0.1", closed_port()), at=0)
     clock.set(0)
     w = worker(store, clock, probe=gated)
-    assert await w.run_once() == 1
+    assert await w.run_once(clock.now_ms()) == 1
     if change == "delete":
         await store.monitors.delete(acme, m.id)
     elif change == "disable":
@@ -145,11 +146,11 @@ async def test_checks_missed_during_downtime_are_spread_not_burst(
         )
     clock.advance(3600)  # the checker was down for an hour
     w = worker(store, clock)
-    assert await step(w) == 0
+    assert await step(w, clock) == 0
     per_step = []
     for _ in range(60):  # one claim a second (the checker polls four times a second)
         clock.advance(1)
-        per_step.append(await step(w))
+        per_step.append(await step(w, clock))
     assert sum(per_step) == 100
     assert max(per_step) <= 10  # about 100 / 60 a second, never the whole backlog
 
@@ -181,7 +182,7 @@ async def test_a_wall_clock_jump_neither_bursts_nor_stalls(
     async def seconds(n: int) -> list[int]:
         per_second = []
         for _ in range(n):
-            per_second.append(await step(w))
+            per_second.append(await step(w, clock))
             clock.advance(1)
         return per_second
 
@@ -226,7 +227,7 @@ async def test_the_checker_applies_the_operators_target_policy(
         )
         settings = Settings(target_deny="127.0.0.0/8,::1/128")
         w = Worker(settings, store, clock=clock, lookahead_ms=0)
-        await step(w)
+        await step(w, clock)
     [r], _ = await store.results.page(acme, m.id, limit=10, offset=0)
     assert (r.status, r.error) == (Status.DOWN, "Target address not allowed")
 
@@ -249,9 +250,9 @@ async def test_a_batch_write_cancelled_at_shutdown_is_not_written_twice(
     monkeypatch.setattr(store.results, "save", committed_then_slow)
     batcher = ResultBatcher(store, buffer_max_rows=1000)
     batcher.add(Observation(planned.check, Outcome(Status.DOWN, error="refused"), 1))
-    running = asyncio.create_task(batcher.run())
-    await asyncio.wait_for(committed.wait(), 5)  # written after the flush interval
-    running.cancel()
-    await asyncio.gather(running, return_exceptions=True)
+    chores = Supervisor([Chore("writing results", 0.25, batcher.run_once, batcher.full)], clock)
+    chores.start()
+    await asyncio.wait_for(committed.wait(), 5)  # written at the first step
+    await chores.stop(5)
     await batcher.flush()  # as Worker._shutdown does
     assert await total(store, acme, m.id) == 1

@@ -12,10 +12,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from upwatch import __version__
 from upwatch.api import errors
 from upwatch.api.auth import RATE_LIMIT_STATE
+from upwatch.api.deps import Services
 from upwatch.api.parsing import MAX_BODY_BYTES
 from upwatch.api.ratelimit import Decision, RateLimiter
 from upwatch.api.responses import JSON
-from upwatch.api.routes import build_health_router, build_router
+from upwatch.api.routes import health, monitors, results
 from upwatch.clock import Clock, SystemClock
 from upwatch.config import Settings
 from upwatch.store import Store
@@ -47,22 +48,20 @@ def create_app(
         default_response_class=JSON,
     )
     per_minute = settings.rate_limit_per_minute
-    routers = [
-        build_router(
-            store,
-            clock or SystemClock(),
-            on_change or (lambda: None),
-            settings.target_policy,
-            RateLimiter(per_minute) if per_minute else None,
-        ),
-        build_health_router(store),
-    ]
+    app.state.services = Services(
+        store=store,
+        clock=clock or SystemClock(),
+        notify=on_change or (lambda: None),
+        policy=settings.target_policy,
+        limiter=RateLimiter(per_minute) if per_minute else None,
+    )
+    app.state.settings = settings
+    routers = [monitors.router, results.router, health.router]
     for router in routers:
         app.include_router(router)
     errors.install(app, methods_by_path(routers))
     app.add_middleware(BodyLimit)
     app.add_middleware(RateLimitHeaders)
-    app.state.settings = settings
     return app
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from upwatch.domain import Observation
@@ -14,7 +13,6 @@ log = logging.getLogger(__name__)
 
 BATCH_MAX_ROWS = 1_000
 FLUSH_INTERVAL_S = 0.25
-RETRY_BACKOFF_MAX_S = 5.0
 
 
 class ResultBatcher:
@@ -22,7 +20,7 @@ class ResultBatcher:
         self._store = store
         self._buffer: list[Observation] = []
         self._buffer_max = buffer_max_rows
-        self._full = asyncio.Event()
+        self.full = asyncio.Event()  # a batch is ready: flush before the interval
         self._lock = asyncio.Lock()
         self.dropped = 0
         self.written = 0
@@ -42,7 +40,7 @@ class ResultBatcher:
             return
         self._buffer.append(observation)
         if len(self._buffer) >= BATCH_MAX_ROWS:
-            self._full.set()
+            self.full.set()
 
     async def flush(self) -> int:
         """Write everything buffered. Raises DatabaseUnavailable, keeping what is unwritten."""
@@ -57,23 +55,13 @@ class ResultBatcher:
             self.written += written
             return written
 
-    async def run(self) -> None:
-        """Flush every FLUSH_INTERVAL_S, or sooner when a batch is full, until cancelled."""
-        backoff = FLUSH_INTERVAL_S
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._full.wait(), timeout=backoff)
-            self._full.clear()
-            try:
-                # Shielded: cancelling ``run`` (at shutdown) must not cancel a write the
-                # database may already have committed, or its rows would stay buffered
-                # and the final flush would write them again. That flush waits on the
-                # lock for this one to finish.
-                await asyncio.shield(self.flush())
-                backoff = FLUSH_INTERVAL_S
-            except DatabaseUnavailable as exc:
-                backoff = min(backoff * 2, RETRY_BACKOFF_MAX_S)
-                log.warning("%s; %d results held, retrying in %.1f s", exc, len(self), backoff)
-            except Exception:
-                backoff = min(backoff * 2, RETRY_BACKOFF_MAX_S)
-                log.exception("writing results failed; %d results held", len(self))
+    async def run_once(self, at: int) -> None:
+        """One flush: a chore, every FLUSH_INTERVAL_S or when ``full`` is set."""
+        try:
+            # Shielded: cancelling the chore (at shutdown) must not cancel a write the
+            # database may already have committed, or its rows would stay buffered and
+            # the final flush would write them again. That flush waits on the lock for
+            # this one to finish.
+            await asyncio.shield(self.flush())
+        except DatabaseUnavailable as exc:
+            raise DatabaseUnavailable(f"{exc} ({len(self)} results held)") from exc

@@ -1,27 +1,27 @@
 """The worker loop: claim due monitors, probe them on time, hand outcomes to the batcher.
 
-``run_once`` is one step (tests drive it with an injected clock); ``run`` repeats it
-with named side tasks and shuts down gracefully.
+``run_once(at)`` is one step (tests drive it with an injected clock); ``run`` repeats
+it, with the batcher, the purge and the held schedule, as chores under one supervisor
+(upwatch.chores), and shuts down gracefully.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
-import heapq
 import logging
 import resource
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
+from upwatch.chores import Chore, Supervisor
 from upwatch.clock import Clock, SystemClock
 from upwatch.config import Settings
 from upwatch.domain import DueCheck, Observation, Outcome, Plan
 from upwatch.errors import DatabaseUnavailable
 from upwatch.probes import tcp
-from upwatch.scheduler.batcher import ResultBatcher
+from upwatch.scheduler.batcher import FLUSH_INTERVAL_S, ResultBatcher
+from upwatch.scheduler.held import HeldSchedule
 from upwatch.scheduler.planning import plan
 from upwatch.store import Store
 
@@ -34,8 +34,8 @@ CLAIM_LOOKAHEAD_MS = 500  # claim a little early, then start each check on its d
 CLAIM_BATCH = 1_000
 PURGE_INTERVAL_S = 600.0
 SHUTDOWN_GRACE_S = 5.0  # in-flight checks get this long to finish at shutdown
+CHORES_STOP_S = 5.0  # and the chores this long to stop
 DNS_RESOLVER_THREADS = 64  # getaddrinfo blocks a thread; the default pool has ~6
-ERROR_BACKOFF_MAX_S = 5.0
 CLAIM_TIMEOUT_S = 5.0  # a claim that takes longer counts as the database being away
 TIMER_SLACK_MS = 1
 # The wall clock moving this much more or less than the monotonic clock is a jump.
@@ -62,41 +62,49 @@ class Worker:
         self._probe = probe or partial(tcp.probe, policy=settings.target_policy)
         self._lookahead_ms = lookahead_ms
         self._slots = asyncio.Semaphore(settings.check_concurrency)
-        self._pending: dict[int, tuple[asyncio.TimerHandle, DueCheck]] = {}
+        self._pending: dict[int, tuple[asyncio.TimerHandle, Plan]] = {}
         self._next_token = 0
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._clock_offset: int | None = None  # wall minus monotonic, at the last step
-        # The monitors whose latest claim is ours, with when each is due next: while the
-        # database is away, this worker goes on checking them on that schedule.
-        self._held: dict[str, tuple[DueCheck, int]] = {}
-        self._held_order: list[tuple[int, str]] = []  # heap of (next due, monitor id)
-        self._offline_since: int | None = None
-        self._offline_checks_before = 0
-        self.checks_offline = 0  # checks run on the held schedule, in all outages
+        self.held = HeldSchedule()
         self.batcher = ResultBatcher(store, buffer_max_rows=settings.result_buffer_rows)
         self.checks_run = 0
+        retention_ms = settings.result_retention_days * 86_400_000
+        batch_ready = self.batcher.full
+        self.chores = Supervisor(
+            [
+                Chore("claiming due checks", POLL_INTERVAL_S, self.run_once, wake=self._wake),
+                Chore("writing results", FLUSH_INTERVAL_S, self.batcher.run_once, wake=batch_ready),
+                Chore("purging old results", PURGE_INTERVAL_S, partial(self._purge, retention_ms)),
+                # While the database is away, the claims back off; the held schedule
+                # still needs its checks started on time.
+                Chore("running held checks", POLL_INTERVAL_S, self._run_held_if_offline),
+            ],
+            self._clock,
+        )
+
+    @property
+    def checks_offline(self) -> int:
+        return self.held.checks_offline
 
     # -- one step ----------------------------------------------------------------------
 
-    async def run_once(self) -> int:
-        """Claim what is due now (or within the look-ahead) and schedule it; while the
-        database is unavailable, schedule what this worker holds on its own (and raise
-        DatabaseUnavailable). Returns how many checks were scheduled."""
-        at = self._clock.now_ms()
+    async def run_once(self, at: int) -> int:
+        """Claim what is due at ``at`` (or within the look-ahead) and schedule it; while
+        the database is unavailable, schedule what this worker holds on its own (and
+        raise DatabaseUnavailable). Returns how many checks were scheduled."""
         try:
             await self._follow_clock(at)
-            if self._offline_since is not None:
+            if self.held.offline:
                 await self._back_online(at)
             return await self._claim(at)
         except DatabaseUnavailable:
-            if self._offline_since is None:
-                self._offline_since = at
-                self._offline_checks_before = self.checks_offline
+            if self.held.went_offline(at):
                 log.warning(
                     "database unavailable: checking the %d monitors this worker holds on "
                     "their own schedule until it is back",
-                    len(self._held),
+                    len(self.held),
                 )
             self._clock_offset = None  # sweep again once the database is back
             self._run_held(at)
@@ -120,7 +128,7 @@ class Worker:
                 break
         # A monitor we held that came due and that this round did not claim again was
         # claimed by another worker (or disabled or deleted): no longer ours to check.
-        self._due_held(horizon)
+        self.held.take_due(horizon)
         return scheduled
 
     def _carry_out(self, plans: Sequence[Plan]) -> int:
@@ -131,46 +139,35 @@ class Worker:
         now = self._clock.now_ms() - TIMER_SLACK_MS
         scheduled = 0
         for p in plans:
-            self._held[p.check.monitor_id] = (p.check, p.next_due_at)
-            heapq.heappush(self._held_order, (p.next_due_at, p.check.monitor_id))
+            self.held.hold(p)
             if p.run_at is not None:
-                self._schedule(p.check, delay_s=(p.run_at - now) / 1000)
+                self._schedule(p, delay_s=(p.run_at - now) / 1000)
                 scheduled += 1
         return scheduled
 
     # -- the schedule held through a database outage -----------------------------------
 
-    def _due_held(self, horizon: int) -> list[DueCheck]:
-        """Let go of the held monitors due by ``horizon``; returns them, each as due then."""
-        order = self._held_order
-        due_now = []
-        while order and order[0][0] <= horizon:
-            due, monitor_id = heapq.heappop(order)
-            held = self._held.get(monitor_id)
-            if held is not None and held[1] == due:  # else a stale entry of the heap
-                del self._held[monitor_id]
-                due_now.append(dataclasses.replace(held[0], due_at=due))
-        return due_now
-
     def _run_held(self, at: int) -> None:
         """Run the held monitors due within the look-ahead, on their grid, and hold each
         for its next time (late ones are spread, as planning does)."""
-        due_now = self._due_held(at + self._lookahead_ms)
-        self.checks_offline += self._carry_out(plan(due_now, at=at))
+        due_now = self.held.take_due(at + self._lookahead_ms)
+        self.held.checks_offline += self._carry_out(plan(due_now, at=at))
+
+    async def _run_held_if_offline(self, at: int) -> None:
+        if self.held.offline:
+            self._run_held(at)
 
     async def _back_online(self, at: int) -> None:
         """Before claiming again, move the held monitors' due times on past the checks
         run meanwhile, so that none is checked twice."""
-        moved = await self._store.schedule.advance_due(
-            [(c.monitor_id, c.generation, due) for c, due in self._held.values()]
-        )
+        moved = await self._store.schedule.advance_due(self.held.moves())
+        away_s, checks = self.held.came_back(at)
         log.warning(
             "database back after %.1f s: %d checks ran on the held schedule, %d due times moved on",
-            (at - (self._offline_since or at)) / 1000,
-            self.checks_offline - self._offline_checks_before,
+            away_s,
+            checks,
             moved,
         )
-        self._offline_since = None
 
     async def _follow_clock(self, at: int) -> None:
         """Notice the wall clock jumping. Forward needs nothing: every monitor is late
@@ -212,18 +209,18 @@ class Worker:
 
     # -- checks ------------------------------------------------------------------------
 
-    def _schedule(self, check: DueCheck, *, delay_s: float) -> None:
+    def _schedule(self, planned: Plan, *, delay_s: float) -> None:
         if delay_s <= 0:
-            self._start(check)
+            self._start(planned.check)
             return
         token = self._next_token
         self._next_token += 1
         handle = asyncio.get_running_loop().call_later(delay_s, self._fire, token)
-        self._pending[token] = (handle, check)
+        self._pending[token] = (handle, planned)
 
     def _fire(self, token: int) -> None:
-        _, check = self._pending.pop(token)
-        self._start(check)
+        _, planned = self._pending.pop(token)
+        self._start(planned.check)
 
     def _start(self, check: DueCheck) -> None:
         task = asyncio.create_task(self._check(check))
@@ -251,25 +248,18 @@ class Worker:
             ThreadPoolExecutor(DNS_RESOLVER_THREADS, thread_name_prefix="upwatch-dns")
         )
         raise_fd_limit()
-        side = [
-            asyncio.create_task(self._claim_loop(), name="upwatch-claim"),
-            asyncio.create_task(self.batcher.run(), name="upwatch-batcher"),
-            asyncio.create_task(self._purge_loop(), name="upwatch-purge"),
-            asyncio.create_task(self._held_loop(), name="upwatch-held"),
-        ]
+        self.chores.start()
         log.info("checker started (concurrency %d)", self._settings.check_concurrency)
         try:
             await stop.wait()
         finally:
-            await self._shutdown(side)
+            await self._shutdown()
 
-    async def _shutdown(self, side: list[asyncio.Task[None]]) -> None:
-        for task in side:
-            task.cancel()
-        await asyncio.gather(*side, return_exceptions=True)
+    async def _shutdown(self) -> None:
+        await self.chores.stop(CHORES_STOP_S)
         for handle, _ in self._pending.values():
             handle.cancel()
-        unstarted = [check for _, check in self._pending.values()]
+        unstarted = [planned for _, planned in self._pending.values()]
         self._pending.clear()
         if self._in_flight:
             _, late = await asyncio.wait(self._in_flight, timeout=SHUTDOWN_GRACE_S)
@@ -292,42 +282,10 @@ class Worker:
                 "checker stopped; %d results could not be written: %s", len(self.batcher), exc
             )
 
-    async def _claim_loop(self) -> None:
-        backoff = POLL_INTERVAL_S
-        while True:
-            try:
-                await self.run_once()
-                backoff = POLL_INTERVAL_S
-            except DatabaseUnavailable as exc:
-                backoff = min(backoff * 2, ERROR_BACKOFF_MAX_S)
-                log.warning("claiming due checks failed: %s; retrying in %.1f s", exc, backoff)
-            except Exception:
-                backoff = min(backoff * 2, ERROR_BACKOFF_MAX_S)
-                log.exception("claiming due checks failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
-            self._wake.clear()
-
-    async def _held_loop(self) -> None:
-        """While the database is away, the claim loop backs off; the held schedule
-        still needs its checks started on time."""
-        while True:
-            await asyncio.sleep(POLL_INTERVAL_S)
-            if self._offline_since is not None:
-                self._run_held(self._clock.now_ms())
-
-    async def _purge_loop(self) -> None:
-        retention_ms = self._settings.result_retention_days * 86_400_000
-        while True:
-            try:
-                purged = await self._store.results.purge(before=self._clock.now_ms() - retention_ms)
-                if purged:
-                    log.info(
-                        "purged %d results older than %d days", purged, retention_ms // 86_400_000
-                    )
-            except Exception as exc:
-                log.warning("purging old results failed: %s", exc)
-            await asyncio.sleep(PURGE_INTERVAL_S)
+    async def _purge(self, retention_ms: int, at: int) -> None:
+        purged = await self._store.results.purge(before=at - retention_ms)
+        if purged:
+            log.info("purged %d results older than %d days", purged, retention_ms // 86_400_000)
 
 
 def raise_fd_limit() -> None:

@@ -7,7 +7,7 @@ from dataclasses import asdict, fields, replace
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from upwatch.domain import Monitor, MonitorChanges, NewMonitor, Status, new_monitor_id, reschedule
-from upwatch.errors import LimitExceeded, NotFound
+from upwatch.errors import MonitorLimitExceeded, MonitorNotFound
 from upwatch.store.connector import Connector, Row
 from upwatch.store.tables import monitors, teams
 
@@ -105,7 +105,7 @@ class Monitors:
                 _TAKE_SLOT, {"b_team": team_id, "b_default": self._default_max}
             )
             if taken != 1:
-                raise LimitExceeded
+                raise MonitorLimitExceeded
             # A new monitor is due at once.
             await tx.execute(_INSERT, {**asdict(created), "next_due_at": at})
         return created
@@ -114,7 +114,7 @@ class Monitors:
         async with self._db.read() as reads:
             row = await reads.first(_GET, {"b_id": monitor_id, "b_team": team_id})
         if row is None:
-            raise NotFound
+            raise MonitorNotFound
         return monitor(row)
 
     async def list_for(self, team_id: int) -> list[Monitor]:
@@ -123,11 +123,11 @@ class Monitors:
         return [monitor(r) for r in rows]
 
     async def require(self, team_id: int, monitor_id: str) -> None:
-        """Raise NotFound unless the team has this monitor."""
+        """Raise MonitorNotFound unless the team has this monitor."""
         async with self._db.read() as reads:
             found = await reads.scalar(_EXISTS, {"b_id": monitor_id, "b_team": team_id})
         if found is None:
-            raise NotFound
+            raise MonitorNotFound
 
     async def update(
         self, team_id: int, monitor_id: str, changes: MonitorChanges, *, at: int
@@ -135,7 +135,7 @@ class Monitors:
         async with self._db.write() as tx:
             row = await tx.first(_LOCK, {"b_id": monitor_id, "b_team": team_id})
             if row is None:
-                raise NotFound
+                raise MonitorNotFound
             before = monitor(row)
             plan = reschedule(before, changes, at)
             given = {f.name: getattr(changes, f.name) for f in fields(MonitorChanges)}
@@ -164,5 +164,5 @@ class Monitors:
     async def delete(self, team_id: int, monitor_id: str) -> None:
         async with self._db.write() as tx:
             if await tx.execute(_DELETE, {"b_id": monitor_id, "b_team": team_id}) != 1:
-                raise NotFound
+                raise MonitorNotFound
             await tx.execute(_GIVE_SLOT, {"b_team": team_id})

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy import bindparam, delete, select, update
 
 from upwatch.domain import CheckResult, Observation, Status, new_result_id
-from upwatch.errors import NotFound
+from upwatch.errors import MonitorNotFound
 from upwatch.store.connector import Connector, Row, Tx
 from upwatch.store.fastpath import RESULT_COLUMNS, FastPath, FreshRow, LiveRow, StaleRow
 from upwatch.store.tables import check_results, monitors
@@ -95,7 +95,7 @@ class Results:
         async with self._db.read() as reads:
             total = await reads.scalar(_COUNT, {"b_id": monitor_id, "b_team": team_id})
             if total is None:
-                raise NotFound
+                raise MonitorNotFound
             rows = await reads.rows(
                 _PAGE, {"b_id": monitor_id, "b_limit": limit, "b_offset": offset}
             )

@@ -60,23 +60,18 @@ class Schedule:
             )
         return plans
 
-    async def release(self, checks: Sequence[DueCheck]) -> None:
+    async def release(self, plans: Sequence[Plan]) -> None:
         """Give back claims that will not be run (shutdown): each monitor is due again at
-        its old time, unless something else has moved it meanwhile."""
-        if not checks:
+        the time it was claimed for, unless something else has moved it since the claim
+        moved it to ``next_due_at``."""
+        if not plans:
             return
+        given_back = [
+            {"b_id": p.check.monitor_id, "b_claimed": p.next_due_at, "b_due": p.check.due_at}
+            for p in plans
+        ]
         async with self._db.write() as tx:
-            await tx.execute_many(
-                _RELEASE,
-                [
-                    {
-                        "b_id": c.monitor_id,
-                        "b_claimed": c.due_at + c.interval_s * 1000,
-                        "b_due": c.due_at,
-                    }
-                    for c in checks
-                ],
-            )
+            await tx.execute_many(_RELEASE, given_back)
 
     async def advance_due(self, moves: Sequence[tuple[str, int, int]]) -> int:
         """Move each (monitor id, generation, due time) on to that due time where it is

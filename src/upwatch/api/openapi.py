@@ -1,0 +1,49 @@
+"""What the routes add to /openapi.json beyond their signatures: documented error
+responses, request bodies read by hand (parsing.read_json), query parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from upwatch.api.models import ErrorBody
+from upwatch.api.parsing import BODY_TIMEOUT_S
+
+_ERRORS = {
+    400: "Invalid request (VALIDATION_ERROR), or LIMIT_EXCEEDED on create",
+    401: "Missing or invalid API key (UNAUTHORIZED)",
+    403: "API key missing the required scope (FORBIDDEN)",
+    404: "Not found (NOT_FOUND)",
+    408: f"Request body not received within {BODY_TIMEOUT_S:g} s (REQUEST_TIMEOUT)",
+    413: "Request body over 64 KiB (PAYLOAD_TOO_LARGE)",
+    429: "Rate limit of the API key exceeded (RATE_LIMITED); see Retry-After",
+    503: "Database unavailable or server overloaded (SERVICE_UNAVAILABLE); retry",
+}
+
+
+def errors(*statuses: int, not_found: str | None = None) -> dict[int | str, dict[str, Any]]:
+    """The error responses of an authenticated route: those given, plus 408 where a body
+    is read, and 429 and 503 everywhere. ``not_found`` names what a 404 means."""
+    every = (*statuses, *((408,) if 413 in statuses else ()), 429, 503)
+    text = dict(_ERRORS)
+    if not_found is not None:
+        text[404] = f"{not_found} not found (NOT_FOUND)"
+    return {s: {"model": ErrorBody, "description": text[s]} for s in sorted(every)}
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def query_integer(
+    name: str, description: str, *, low: int, high: int, default: int
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "integer", "minimum": low, "maximum": high, "default": default},
+    }

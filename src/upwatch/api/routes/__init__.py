@@ -1,0 +1,1 @@
+"""One router per resource. Each imports its dependencies from api/deps.py."""

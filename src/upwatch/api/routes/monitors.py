@@ -1,0 +1,133 @@
+"""TCP monitors: list, create, get, update, delete."""
+
+# No `from __future__ import annotations` here: FastAPI reads these annotations at runtime.
+
+import re
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from upwatch.api import openapi
+from upwatch.api.deps import Deps, Reader, Services, Writer
+from upwatch.api.errors import ApiError, validation_error
+from upwatch.api.models import (
+    CreateMonitorRequest,
+    MonitorEnvelope,
+    MonitorListEnvelope,
+    UpdateMonitorRequest,
+    monitor_json,
+)
+from upwatch.api.parsing import read_json
+from upwatch.api.responses import JSON
+from upwatch.errors import MonitorNotFound
+
+PREFIX = "/v1/tcp-monitors"
+_MONITOR_ID = re.compile(r"^tcpm_[A-Za-z0-9]{1,27}$")
+_HOST_RULE = (
+    "`host` must be a hostname (letters, digits, `-` and `_` in dot-separated labels) or "
+    "an IPv4/IPv6 literal, with no scheme, path, port or spaces, and not in a network "
+    "the operator denies (UPWATCH_TARGET_DENY); `null` is refused for every field."
+)
+
+router = APIRouter(prefix=PREFIX, tags=["TCP Monitors"])
+
+
+def monitor_id_or_404(monitor_id: str) -> str:
+    if not _MONITOR_ID.match(monitor_id):
+        raise MonitorNotFound
+    return monitor_id
+
+
+def _check_target(s: Services, host: str | None) -> None:
+    """A literal address the operator does not allow is refused at once; a name is
+    judged on the addresses it resolves to, at every check."""
+    if host is not None and not s.policy.permits(host):
+        raise validation_error(
+            "Invalid request body", [{"field": "host", "message": "address not allowed"}]
+        )
+
+
+@router.get(
+    "",
+    summary="List all TCP monitors",
+    description="Retrieve all TCP monitors for your team. Scope: `tcp-monitors:read`.",
+    responses={200: {"model": MonitorListEnvelope}, **openapi.errors(401, 403)},
+)
+async def list_monitors(who: Reader, s: Deps) -> Response:
+    monitors = await s.store.monitors.list_for(who.team_id)
+    return JSON({"data": [monitor_json(m) for m in monitors]})
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a TCP monitor",
+    description="Create a new TCP monitor; it is checked within a second. "
+    "Scope: `tcp-monitors:write`. " + _HOST_RULE,
+    responses={201: {"model": MonitorEnvelope}, **openapi.errors(400, 401, 403, 413)},
+    openapi_extra=openapi.json_body(CreateMonitorRequest),
+)
+async def create_monitor(request: Request, who: Writer, s: Deps) -> Response:
+    body = await read_json(request, CreateMonitorRequest)
+    _check_target(s, body.host)
+    monitor = await s.store.monitors.create(who.team_id, body.to_domain(), at=s.clock.now_ms())
+    s.notify()
+    return JSON({"data": monitor_json(monitor)}, status_code=201)
+
+
+@router.get(
+    "/{monitor_id}",
+    summary="Get a TCP monitor",
+    description="Retrieve a single TCP monitor by ID. Scope: `tcp-monitors:read`.",
+    responses={
+        200: {"model": MonitorEnvelope},
+        **openapi.errors(401, 403, 404, not_found="TCP monitor"),
+    },
+)
+async def get_monitor(monitor_id: str, who: Reader, s: Deps) -> Response:
+    monitor = await s.store.monitors.get(who.team_id, monitor_id_or_404(monitor_id))
+    return JSON({"data": monitor_json(monitor)})
+
+
+@router.put(
+    "/{monitor_id}",
+    summary="Update a TCP monitor",
+    description="Update an existing TCP monitor. Only include fields you want to change. "
+    "Scope: `tcp-monitors:write`. " + _HOST_RULE,
+    responses={
+        200: {"model": MonitorEnvelope},
+        **openapi.errors(400, 401, 403, 404, 413, not_found="TCP monitor"),
+    },
+    openapi_extra=openapi.json_body(UpdateMonitorRequest),
+)
+async def update_monitor(request: Request, monitor_id: str, who: Writer, s: Deps) -> Response:
+    monitor_id = monitor_id_or_404(monitor_id)
+    try:
+        body = await read_json(request, UpdateMonitorRequest)
+        _check_target(s, body.host)
+    except ApiError:
+        # 404 before 400: a bad body for an unknown monitor is a 404. (Looked up only
+        # here: on the good path, the update finds the monitor or says 404.)
+        await s.store.monitors.require(who.team_id, monitor_id)
+        raise
+    monitor = await s.store.monitors.update(
+        who.team_id, monitor_id, body.to_domain(), at=s.clock.now_ms()
+    )
+    s.notify()
+    return JSON({"data": monitor_json(monitor)})
+
+
+@router.delete(
+    "/{monitor_id}",
+    status_code=204,
+    summary="Delete a TCP monitor",
+    description="Permanently delete a TCP monitor and all its check history. "
+    "Scope: `tcp-monitors:write`.",
+    responses={
+        204: {"description": "Deleted"},
+        **openapi.errors(401, 403, 404, not_found="TCP monitor"),
+    },
+)
+async def delete_monitor(monitor_id: str, who: Writer, s: Deps) -> Response:
+    await s.store.monitors.delete(who.team_id, monitor_id_or_404(monitor_id))
+    return Response(status_code=204)
