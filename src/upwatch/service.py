@@ -24,11 +24,13 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import uvicorn
+from prometheus_client import CollectorRegistry
 
 from upwatch.api import create_app
 from upwatch.api.protocol import guarded_protocol
 from upwatch.config import Settings, redact_url
 from upwatch.errors import UpwatchError
+from upwatch.metrics import CheckerMetrics, new_registry
 from upwatch.scheduler import Worker
 from upwatch.store import Store, open_engine, upgrade
 from upwatch.store.migrate import is_current
@@ -84,8 +86,10 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _server(settings: Settings, store: Store, checks: CheckerThread | None) -> _Server:
-    app = create_app(settings, store, on_change=checks.wake if checks else None)
+def _server(
+    settings: Settings, store: Store, checks: CheckerThread | None, registry: CollectorRegistry
+) -> _Server:
+    app = create_app(settings, store, on_change=checks.wake if checks else None, registry=registry)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -120,10 +124,11 @@ async def serve(settings: Settings, *, api: bool, checker: bool, migrate: bool) 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tasks: dict[asyncio.Future[Any], str] = {}
-    checks = CheckerThread(settings) if checker else None
+    registry = new_registry()  # one per process: the API's and the checker's metrics
+    checks = CheckerThread(settings, registry) if checker else None
     if checks is not None:
         tasks[checks.start()] = "checker"
-    server = _server(settings, store, checks) if api else None
+    server = _server(settings, store, checks, registry) if api else None
     if server is not None:
         assert sock is not None
         serving = server.serve(sockets=[sock])
@@ -166,8 +171,9 @@ class CheckerThread:
     ``start`` returns a future (on the caller's loop) that ends with the thread:
     with None after a stop, with the exception if the checker failed."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, registry: CollectorRegistry) -> None:
         self._settings = settings
+        self._metrics = CheckerMetrics(registry)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._worker: Worker | None = None
         self._stop: asyncio.Event | None = None
@@ -203,7 +209,8 @@ class CheckerThread:
     async def _run(self) -> None:
         store = await open_store(self._settings, migrate=False)
         try:
-            worker, stop = Worker(self._settings, store), asyncio.Event()
+            worker = Worker(self._settings, store, metrics=self._metrics)
+            stop = asyncio.Event()
             self._worker, self._stop = worker, stop
             # Published last, and the stop flag read after it: a stop() that found no
             # loop yet is seen here instead.

@@ -12,6 +12,7 @@ from upwatch.chores import Chore, Supervisor
 from upwatch.clock import FakeClock, SystemClock
 from upwatch.config import Settings
 from upwatch.domain import MonitorChanges, NewMonitor, Observation, Outcome, Status
+from upwatch.metrics import CheckerMetrics, new_registry
 from upwatch.probes.tcp import probe
 from upwatch.scheduler import Worker
 from upwatch.scheduler.batcher import ResultBatcher
@@ -69,6 +70,25 @@ async def test_a_closed_port_is_stored_as_down(store: Store, acme: int, clock: F
     await step(worker(store, clock), clock)
     [r], _ = await store.results.page(acme, m.id, limit=10, offset=0)
     assert (r.status, r.error, r.response_time_ms) == (Status.DOWN, "Connection refused", None)
+
+
+async def test_checks_are_counted_on_the_registry_the_worker_is_given(
+    store: Store, acme: int, clock: FakeClock
+) -> None:
+    with listener() as sock:
+        up = sock.getsockname()[1]
+        await store.monitors.create(acme, NewMonitor("up", "127.0.0.1", up), at=0)
+        await store.monitors.create(acme, NewMonitor("down", "127.0.0.1", closed_port()), at=0)
+        clock.set(250)  # both were due at 0
+        registry = new_registry()
+        w = worker(store, clock, metrics=CheckerMetrics(registry))
+        assert await step(w, clock) == 2
+    for status, count in (("up", 1), ("down", 1), ("timeout", 0)):
+        assert registry.get_sample_value("upwatch_checks_total", {"status": status}) == count
+    assert registry.get_sample_value("upwatch_check_lateness_seconds_count") == 2
+    # Planning spreads late checks over their interval: each started at 0.25 s late or more.
+    assert registry.get_sample_value("upwatch_check_lateness_seconds_bucket", {"le": "0.1"}) == 0
+    assert new_registry().get_sample_value("upwatch_checks_total", {"status": "up"}) is None
 
 
 async def test_disabled_monitors_are_never_checked(

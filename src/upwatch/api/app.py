@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
+from prometheus_client import CollectorRegistry
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,6 +20,7 @@ from upwatch.api.responses import JSON
 from upwatch.api.routes import health, monitors, results
 from upwatch.clock import Clock, SystemClock
 from upwatch.config import Settings
+from upwatch.metrics import new_registry
 from upwatch.store import Store
 
 DESCRIPTION = """Create and manage TCP monitors. Check port connectivity and get connection
@@ -35,9 +37,11 @@ def create_app(
     *,
     clock: Clock | None = None,
     on_change: Callable[[], None] | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> FastAPI:
     """``on_change`` is called after a monitor is created or changed (``serve`` wires it
-    to the checker in the same process, so new monitors need not wait for a poll)."""
+    to the checker in the same process, so new monitors need not wait for a poll).
+    ``registry`` is the process's metrics registry (a new one if not given)."""
     app = FastAPI(
         title="upwatch TCP Monitors API",
         version=__version__,
@@ -54,6 +58,7 @@ def create_app(
         notify=on_change or (lambda: None),
         policy=settings.target_policy,
         limiter=RateLimiter(per_minute) if per_minute else None,
+        registry=registry or new_registry(),
     )
     app.state.settings = settings
     routers = [monitors.router, results.router, health.router]

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CollectorRegistry
 
 from upwatch.api.auth import authorize
 from upwatch.api.ratelimit import RateLimiter
@@ -25,6 +26,7 @@ class Services:
     notify: Callable[[], None]  # a monitor was created or changed: the checker looks now
     policy: TargetPolicy  # which target addresses the operator allows
     limiter: RateLimiter | None  # per key; None: no rate limit
+    registry: CollectorRegistry  # the process's metrics (upwatch.metrics)
 
 
 async def services(request: Request) -> Services:

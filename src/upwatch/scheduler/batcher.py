@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from prometheus_client import Counter
+
 from upwatch.domain import Observation
 from upwatch.errors import DatabaseUnavailable
 from upwatch.store import Store
@@ -16,13 +18,16 @@ FLUSH_INTERVAL_S = 0.25
 
 
 class ResultBatcher:
-    def __init__(self, store: Store, *, buffer_max_rows: int) -> None:
+    def __init__(
+        self, store: Store, *, buffer_max_rows: int, dropped: Counter | None = None
+    ) -> None:
         self._store = store
         self._buffer: list[Observation] = []
         self._buffer_max = buffer_max_rows
         self.full = asyncio.Event()  # a batch is ready: flush before the interval
         self._lock = asyncio.Lock()
         self.dropped = 0
+        self._dropped_metric = dropped
         self.written = 0
 
     def __len__(self) -> int:
@@ -31,6 +36,8 @@ class ResultBatcher:
     def add(self, observation: Observation) -> None:
         if len(self._buffer) >= self._buffer_max:
             self.dropped += 1
+            if self._dropped_metric is not None:
+                self._dropped_metric.inc()
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 log.error(
                     "result buffer full (%d rows): %d results dropped so far",

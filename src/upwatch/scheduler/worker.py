@@ -19,6 +19,7 @@ from upwatch.clock import Clock, SystemClock
 from upwatch.config import Settings
 from upwatch.domain import DueCheck, Observation, Outcome, Plan
 from upwatch.errors import DatabaseUnavailable
+from upwatch.metrics import CheckerMetrics, new_registry
 from upwatch.probes import tcp
 from upwatch.scheduler.batcher import FLUSH_INTERVAL_S, ResultBatcher
 from upwatch.scheduler.held import HeldSchedule
@@ -55,12 +56,14 @@ class Worker:
         clock: Clock | None = None,
         probe: Probe | None = None,
         lookahead_ms: int = CLAIM_LOOKAHEAD_MS,
+        metrics: CheckerMetrics | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._clock = clock or SystemClock()
         self._probe = probe or partial(tcp.probe, policy=settings.target_policy)
         self._lookahead_ms = lookahead_ms
+        self.metrics = metrics or CheckerMetrics(new_registry())
         self._slots = asyncio.Semaphore(settings.check_concurrency)
         self._pending: dict[int, tuple[asyncio.TimerHandle, Plan]] = {}
         self._next_token = 0
@@ -68,7 +71,9 @@ class Worker:
         self._wake = asyncio.Event()
         self._clock_offset: int | None = None  # wall minus monotonic, at the last step
         self.held = HeldSchedule()
-        self.batcher = ResultBatcher(store, buffer_max_rows=settings.result_buffer_rows)
+        self.batcher = ResultBatcher(
+            store, buffer_max_rows=settings.result_buffer_rows, dropped=self.metrics.results_dropped
+        )
         self.checks_run = 0
         retention_ms = settings.result_retention_days * 86_400_000
         batch_ready = self.batcher.full
@@ -230,12 +235,14 @@ class Worker:
     async def _check(self, check: DueCheck) -> None:
         async with self._slots:
             checked_at = self._clock.now_ms()
+            self.metrics.lateness.observe(max(0, checked_at - check.due_at) / 1000)
             try:
                 outcome = await self._probe(check.host, check.port, check.timeout_ms)
             except Exception:
                 log.exception("probe of %s:%d failed unexpectedly", check.host, check.port)
                 return
         self.checks_run += 1
+        self.metrics.checks[outcome.status].inc()
         self.batcher.add(Observation(check, outcome, checked_at))
 
     # -- the loop ----------------------------------------------------------------------
