@@ -27,12 +27,23 @@ HOST_MAX = 255
 PORT_MIN, PORT_MAX = 1, 65535
 TIMEOUT_MS_MIN, TIMEOUT_MS_MAX, TIMEOUT_MS_DEFAULT = 100, 60_000, 5_000
 INTERVAL_S_MIN, INTERVAL_S_MAX, INTERVAL_S_DEFAULT = 10, 86_400, 60
+# SPEC §7: consecutive failures that confirm an outage, ups that confirm a recovery.
+CHECKS_MIN, CHECKS_MAX = 1, 10
+CONFIRMATION_CHECKS_DEFAULT, RECOVERY_CHECKS_DEFAULT = 2, 1
 
 
 class Status(enum.StrEnum):
     UP = "up"
     DOWN = "down"
     TIMEOUT = "timeout"
+
+
+class MonitorState(enum.StrEnum):
+    """Confirmed by consecutive results (upwatch/incidents.py); unknown until then."""
+
+    UNKNOWN = "unknown"
+    UP = "up"
+    DOWN = "down"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +92,11 @@ class Monitor:
     last_checked_at: int | None
     last_status: Status | None
     last_response_time_ms: int | None
+    confirmation_checks: int = CONFIRMATION_CHECKS_DEFAULT
+    recovery_checks: int = RECOVERY_CHECKS_DEFAULT
+    state: MonitorState = MonitorState.UNKNOWN
+    state_changed_at: int | None = None
+    open_incident_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +107,8 @@ class NewMonitor:
     timeout_ms: int = TIMEOUT_MS_DEFAULT
     interval_s: int = INTERVAL_S_DEFAULT
     is_enabled: bool = True
+    confirmation_checks: int = CONFIRMATION_CHECKS_DEFAULT
+    recovery_checks: int = RECOVERY_CHECKS_DEFAULT
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +121,8 @@ class MonitorChanges:
     timeout_ms: int | None = None
     interval_s: int | None = None
     is_enabled: bool | None = None
+    confirmation_checks: int | None = None
+    recovery_checks: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

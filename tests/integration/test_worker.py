@@ -91,6 +91,37 @@ async def test_checks_are_counted_on_the_registry_the_worker_is_given(
     assert new_registry().get_sample_value("upwatch_checks_total", {"status": "up"}) is None
 
 
+async def test_a_port_that_closes_and_reopens_gives_one_incident(
+    store: Store, acme: int, clock: FakeClock
+) -> None:
+    """Checked for real: up, then refused for three intervals, then up again."""
+    port = closed_port()
+    m = await store.monitors.create(
+        acme, NewMonitor("flaky", "127.0.0.1", port, interval_s=10, confirmation_checks=2), at=0
+    )
+    clock.set(0)
+    w = worker(store, clock)
+    timeline = []
+    for second in range(0, 60, 10):
+        if second:
+            clock.advance(10)
+        if second == 0 or second >= 40:
+            with listener(port=port):
+                await step(w, clock)
+        else:
+            await step(w, clock)
+        timeline.append((await store.monitors.get(acme, m.id)).state.value)
+    assert timeline == ["up", "up", "down", "down", "up", "up"]
+    [incident], total = await store.incidents.of_monitor(acme, m.id, limit=10, offset=0)
+    assert total == 1
+    assert (incident.started_at, incident.confirmed_at, incident.resolved_at) == (
+        10_000,
+        20_000,
+        40_000,
+    )
+    assert (incident.cause_status, incident.cause_error) == (Status.DOWN, "Connection refused")
+
+
 async def test_disabled_monitors_are_never_checked(
     store: Store, acme: int, clock: FakeClock
 ) -> None:

@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator, Iterator
 
 
 @contextlib.contextmanager
-def listener(backlog: int = 128) -> Iterator[socket.socket]:
-    """A listening socket on 127.0.0.1; the kernel completes handshakes without accept()."""
+def listener(backlog: int = 128, port: int = 0) -> Iterator[socket.socket]:
+    """A listening socket on 127.0.0.1 (on ``port``, or any free one); the kernel
+    completes handshakes without accept()."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     sock.listen(backlog)
     try:
         yield sock

@@ -17,7 +17,7 @@ from upwatch.api.deps import Services
 from upwatch.api.parsing import MAX_BODY_BYTES
 from upwatch.api.ratelimit import Decision, RateLimiter
 from upwatch.api.responses import JSON
-from upwatch.api.routes import health, monitors, results
+from upwatch.api.routes import health, incidents, monitors, results
 from upwatch.clock import Clock, SystemClock
 from upwatch.config import Settings
 from upwatch.metrics import new_registry
@@ -61,7 +61,7 @@ def create_app(
         registry=registry or new_registry(),
     )
     app.state.settings = settings
-    routers = [monitors.router, results.router, health.router]
+    routers = [monitors.router, results.router, incidents.router, health.router]
     for router in routers:
         app.include_router(router)
     errors.install(app, methods_by_path(routers))

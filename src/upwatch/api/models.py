@@ -15,6 +15,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from upwatch import domain
 from upwatch.domain import CheckResult, Monitor, rfc3339
+from upwatch.incidents import Incident
 
 _NAME = "Monitor name"
 _HOST = "Hostname or IP address"
@@ -33,6 +34,22 @@ IntervalSeconds = Annotated[
     int, Field(ge=domain.INTERVAL_S_MIN, le=domain.INTERVAL_S_MAX, description=_INTERVAL)
 ]
 IsEnabled = Annotated[bool, Field(description=_ENABLED)]
+ConfirmationChecks = Annotated[
+    int,
+    Field(
+        ge=domain.CHECKS_MIN,
+        le=domain.CHECKS_MAX,
+        description="Consecutive failed checks (down or timeout) that confirm an outage",
+    ),
+]
+RecoveryChecks = Annotated[
+    int,
+    Field(
+        ge=domain.CHECKS_MIN,
+        le=domain.CHECKS_MAX,
+        description="Consecutive up checks that confirm a recovery",
+    ),
+]
 
 
 # Wire names to the domain's.
@@ -43,6 +60,8 @@ _DOMAIN_NAMES = {
     "timeoutMs": "timeout_ms",
     "intervalSeconds": "interval_s",
     "isEnabled": "is_enabled",
+    "confirmationChecks": "confirmation_checks",
+    "recoveryChecks": "recovery_checks",
 }
 
 
@@ -79,6 +98,8 @@ class CreateMonitorRequest(BaseModel):
     timeoutMs: TimeoutMs = domain.TIMEOUT_MS_DEFAULT
     intervalSeconds: IntervalSeconds = domain.INTERVAL_S_DEFAULT
     isEnabled: IsEnabled = True
+    confirmationChecks: ConfirmationChecks = domain.CONFIRMATION_CHECKS_DEFAULT
+    recoveryChecks: RecoveryChecks = domain.RECOVERY_CHECKS_DEFAULT
 
     _host = field_validator("host")(_checked_host)
 
@@ -102,6 +123,8 @@ class UpdateMonitorRequest(BaseModel):
     timeoutMs: TimeoutMs | SkipJsonSchema[None] = None
     intervalSeconds: IntervalSeconds | SkipJsonSchema[None] = None
     isEnabled: IsEnabled | SkipJsonSchema[None] = None
+    confirmationChecks: ConfirmationChecks | SkipJsonSchema[None] = None
+    recoveryChecks: RecoveryChecks | SkipJsonSchema[None] = None
 
     _host = field_validator("host")(_checked_host)
 
@@ -131,6 +154,16 @@ class MonitorOut(BaseModel):
     updatedAt: Annotated[
         AwareDatetime, Field(description="Timestamp when the monitor was last updated")
     ]
+    confirmationChecks: ConfirmationChecks
+    recoveryChecks: RecoveryChecks
+    state: Annotated[
+        Literal["unknown", "up", "down"],
+        Field(description="Confirmed state: unknown until the first confirmation"),
+    ]
+    stateChangedAt: Annotated[
+        AwareDatetime | None, Field(description="When the state last changed; null while unknown")
+    ]
+    openIncidentId: Annotated[str | None, Field(description="The open incident, if any")]
 
 
 class MonitorEnvelope(BaseModel):
@@ -139,6 +172,31 @@ class MonitorEnvelope(BaseModel):
 
 class MonitorListEnvelope(BaseModel):
     data: list[MonitorOut]
+
+
+class IncidentCause(BaseModel):
+    status: Literal["down", "timeout"]
+    error: str | None
+
+
+class IncidentOut(BaseModel):
+    id: Annotated[str, Field(description="Unique identifier", pattern=r"^tcpi_[a-zA-Z0-9]+$")]
+    monitorId: str
+    status: Literal["open", "resolved"]
+    startedAt: Annotated[AwareDatetime, Field(description="The first failed check of the run")]
+    confirmedAt: Annotated[AwareDatetime, Field(description="The check that confirmed it")]
+    resolvedAt: Annotated[
+        AwareDatetime | None,
+        Field(description="The first up check of the recovery (or the change that ended it)"),
+    ]
+    durationSeconds: Annotated[float | None, Field(description="null while open")]
+    cause: IncidentCause
+    endReason: Literal["recovered", "retargeted", "paused", "deleted"] | None
+
+
+class IncidentListEnvelope(BaseModel):
+    data: list[IncidentOut]
+    pagination: Pagination
 
 
 class ResultOut(BaseModel):
@@ -199,6 +257,11 @@ def monitor_json(m: Monitor) -> dict[str, Any]:
         "lastResponseTimeMs": m.last_response_time_ms,
         "createdAt": rfc3339(m.created_at),
         "updatedAt": rfc3339(m.updated_at),
+        "confirmationChecks": m.confirmation_checks,
+        "recoveryChecks": m.recovery_checks,
+        "state": m.state.value,
+        "stateChangedAt": None if m.state_changed_at is None else rfc3339(m.state_changed_at),
+        "openIncidentId": m.open_incident_id,
     }
 
 
@@ -212,3 +275,19 @@ def result_json(r: CheckResult) -> dict[str, Any]:
     if r.error is not None:
         body["error"] = r.error
     return body
+
+
+def incident_json(i: Incident) -> dict[str, Any]:
+    return {
+        "id": i.id,
+        "monitorId": i.monitor_id,
+        "status": "open" if i.is_open else "resolved",
+        "startedAt": rfc3339(i.started_at),
+        "confirmedAt": rfc3339(i.confirmed_at),
+        "resolvedAt": None if i.resolved_at is None else rfc3339(i.resolved_at),
+        "durationSeconds": None
+        if i.resolved_at is None
+        else round((i.resolved_at - i.started_at) / 1000, 3),
+        "cause": {"status": i.cause_status.value, "error": i.cause_error},
+        "endReason": None if i.end_reason is None else i.end_reason.value,
+    }

@@ -104,3 +104,16 @@ def query_int(request: Request, name: str, *, default: int, low: int, high: int)
     if not low <= value <= high:
         raise validation_error("Invalid query parameters", [{"field": name, "message": message}])
     return value
+
+
+def query_choice(request: Request, name: str, choices: tuple[str, ...]) -> str | None:
+    """An optional query parameter that must be one of ``choices``, given at most once."""
+    if len(request.scope.get("query_string", b"")) > MAX_QUERY_BYTES:
+        raise validation_error(f"Query string exceeds {MAX_QUERY_BYTES} bytes")
+    values = request.query_params.getlist(name)
+    if not values:
+        return None
+    if len(values) > 1 or values[0] not in choices:
+        message = f"must be one of: {', '.join(choices)} (at most once)"
+        raise validation_error("Invalid query parameters", [{"field": name, "message": message}])
+    return values[0]

@@ -20,20 +20,64 @@ from upwatch.domain import CheckResult, DueCheck
 RESULT_COLUMNS = ("id", "monitor_id", "status", "response_time_ms", "error", "checked_at")
 
 
+# A monitor's state-machine columns (upwatch/incidents.py's Tracker), in this order.
+TRACKER_COLUMNS = (
+    "state",
+    "state_changed_at",
+    "open_incident_id",
+    "run_failing",
+    "run_length",
+    "run_started_at",
+    "cause_status",
+    "cause_error",
+)
+
+
+class TrackerRow(NamedTuple):
+    state: str
+    state_changed_at: int | None
+    open_incident_id: str | None
+    run_failing: bool | None
+    run_length: int
+    run_started_at: int | None
+    cause_status: str | None
+    cause_error: str | None
+
+
 class LiveRow(NamedTuple):
+    """A monitor that results are being written for, locked until the commit."""
+
     id: str
     generation: int
     last_checked_at: int | None
+    team_id: int
+    confirmation_checks: int
+    recovery_checks: int
+    tracker: TrackerRow
+
+
+_LIVE_COLUMNS = (
+    "id, generation, last_checked_at, team_id, confirmation_checks, recovery_checks, "
+    + ", ".join(TRACKER_COLUMNS)
+)
+
+
+def _live(row: Sequence[Any]) -> LiveRow:
+    t = list(row[6:])
+    t[3] = None if t[3] is None else bool(t[3])  # SQLite's 0/1
+    return LiveRow(row[0], row[1], row[2], row[3], row[4], row[5], TrackerRow(*t))
 
 
 class FreshRow(NamedTuple):
-    """Results added to a monitor, the newest of which is its new last check."""
+    """Results added to a monitor, the newest of which is its new last check, and the
+    monitor's state after them."""
 
     id: str
     n: int
     checked_at: int
     status: str
     response_time_ms: int | None
+    tracker: TrackerRow
 
 
 class StaleRow(NamedTuple):
@@ -97,14 +141,12 @@ class SqliteFastPath:
 
     async def lock_live(self, raw: Any, ids: Sequence[str]) -> list[LiveRow]:
         marks = ",".join("?" * len(ids))  # only placeholders go into the text
-        cursor = await raw.execute(
-            "SELECT id, generation, last_checked_at FROM monitors "  # noqa: S608
+        rows = await raw.execute_fetchall(
+            f"SELECT {_LIVE_COLUMNS} FROM monitors "  # noqa: S608 (constants and ?s)
             f"WHERE is_enabled = 1 AND id IN ({marks})",
             tuple(ids),
         )
-        rows = await cursor.fetchall()
-        await cursor.close()
-        return [LiveRow(*r) for r in rows]
+        return [_live(r) for r in rows]
 
     async def insert_results(self, raw: Any, results: Sequence[CheckResult]) -> None:
         await raw.executemany(
@@ -118,9 +160,11 @@ class SqliteFastPath:
     ) -> None:
         if fresh:
             await raw.executemany(
-                "UPDATE monitors SET result_count = result_count + ?, last_checked_at = ?, "
-                "last_status = ?, last_response_time_ms = ? WHERE id = ?",
-                [(n, at, status, rt, i) for i, n, at, status, rt in fresh],
+                "UPDATE monitors SET result_count = result_count + ?, last_checked_at = ?, "  # noqa: S608 (constants)
+                "last_status = ?, last_response_time_ms = ?, "
+                + ", ".join(f"{c} = ?" for c in TRACKER_COLUMNS)
+                + " WHERE id = ?",
+                [(n, at, status, rt, *t, i) for i, n, at, status, rt, t in fresh],
             )
         if stale:
             await raw.executemany(
@@ -135,6 +179,25 @@ class SqliteFastPath:
             [(due, i, generation, due) for i, generation, due in moves],
         )
         return int(cursor.rowcount)  # summed over the parameter sets
+
+
+_PG_TRACKER_TYPES = ("varchar", "bigint", "varchar", "bool", "int", "bigint", "varchar", "varchar")
+_PG_FRESH = (
+    "UPDATE monitors AS m SET result_count = m.result_count + v.n, "  # noqa: S608 (constants)
+    "last_checked_at = v.at, last_status = v.status, last_response_time_ms = v.rt, "
+    + ", ".join(f"{c} = v.{c}" for c in TRACKER_COLUMNS)
+    + " FROM unnest($1::varchar[], $2::int[], $3::bigint[], $4::varchar[], $5::int[], "
+    + ", ".join(f"${i}::{t}[]" for i, t in enumerate(_PG_TRACKER_TYPES, start=6))
+    + ") AS v(id, n, at, status, rt, "
+    + ", ".join(TRACKER_COLUMNS)
+    + ") WHERE m.id = v.id"
+)
+
+
+def _pg_fresh_arrays(fresh: Sequence[FreshRow]) -> list[list[Any]]:
+    """One array per column of _PG_FRESH."""
+    flat = [(i, n, at, status, rt, *t) for i, n, at, status, rt, t in fresh]
+    return [list(column) for column in zip(*flat, strict=True)]
 
 
 class PostgresFastPath:
@@ -162,11 +225,11 @@ class PostgresFastPath:
     async def lock_live(self, raw: Any, ids: Sequence[str]) -> list[LiveRow]:
         # Locked in id order, so two writers never wait on each other in a cycle.
         rows = await raw.fetch(
-            "SELECT id, generation, last_checked_at FROM monitors "
+            f"SELECT {_LIVE_COLUMNS} FROM monitors "  # noqa: S608 (a constant)
             "WHERE id = ANY($1::varchar[]) AND is_enabled ORDER BY id FOR UPDATE",
             list(ids),
         )
-        return [LiveRow(*r) for r in rows]
+        return [_live(r) for r in rows]
 
     async def insert_results(self, raw: Any, results: Sequence[CheckResult]) -> None:
         await raw.copy_records_to_table(
@@ -177,13 +240,7 @@ class PostgresFastPath:
         self, raw: Any, fresh: Sequence[FreshRow], stale: Sequence[StaleRow]
     ) -> None:
         if fresh:
-            await raw.execute(
-                "UPDATE monitors AS m SET result_count = m.result_count + v.n, "
-                "last_checked_at = v.at, last_status = v.status, last_response_time_ms = v.rt "
-                "FROM unnest($1::varchar[], $2::int[], $3::bigint[], $4::varchar[], $5::int[]) "
-                "AS v(id, n, at, status, rt) WHERE m.id = v.id",
-                *(list(column) for column in zip(*fresh, strict=True)),
-            )
+            await raw.execute(_PG_FRESH, *_pg_fresh_arrays(fresh))
         if stale:
             await raw.execute(
                 "UPDATE monitors AS m SET result_count = m.result_count + v.n "

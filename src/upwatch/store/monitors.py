@@ -6,9 +6,21 @@ from dataclasses import asdict, fields, replace
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
-from upwatch.domain import Monitor, MonitorChanges, NewMonitor, Status, new_monitor_id, reschedule
+from upwatch.domain import (
+    Monitor,
+    MonitorChanges,
+    MonitorState,
+    NewMonitor,
+    Status,
+    new_monitor_id,
+    reschedule,
+)
 from upwatch.errors import MonitorLimitExceeded, MonitorNotFound
-from upwatch.store.connector import Connector, Row
+from upwatch.incidents import EndReason, reset
+from upwatch.store import incidents as incident_rows
+from upwatch.store.connector import Connector, Row, Tx
+from upwatch.store.fastpath import TRACKER_COLUMNS
+from upwatch.store.results import tracker_row
 from upwatch.store.tables import monitors, teams
 
 # The dataclass's fields are the table's columns, in the dataclass's order.
@@ -52,12 +64,19 @@ _CHANGE = (
         timeout_ms=bindparam("b_timeout_ms"),
         interval_s=bindparam("b_interval_s"),
         is_enabled=bindparam("b_is_enabled"),
+        confirmation_checks=bindparam("b_confirmation_checks"),
+        recovery_checks=bindparam("b_recovery_checks"),
         updated_at=bindparam("b_updated_at"),
         next_due_at=bindparam("b_next_due_at"),
         generation=bindparam("b_generation"),
     )
 )
 _DELETE = delete(monitors).where(_OWNED)
+_RESET_STATE = (
+    update(monitors)
+    .where(monitors.c.id == bindparam("b_id"))
+    .values({c: bindparam(f"b_{c}") for c in TRACKER_COLUMNS})
+)
 
 
 def monitor(row: Row) -> Monitor:
@@ -76,6 +95,11 @@ def monitor(row: Row) -> Monitor:
         last_checked_at=row.last_checked_at,
         last_status=Status(row.last_status) if row.last_status else None,
         last_response_time_ms=row.last_response_time_ms,
+        confirmation_checks=row.confirmation_checks,
+        recovery_checks=row.recovery_checks,
+        state=MonitorState(row.state),
+        state_changed_at=row.state_changed_at,
+        open_incident_id=row.open_incident_id,
     )
 
 
@@ -94,6 +118,8 @@ class Monitors:
             timeout_ms=new.timeout_ms,
             interval_s=new.interval_s,
             is_enabled=new.is_enabled,
+            confirmation_checks=new.confirmation_checks,
+            recovery_checks=new.recovery_checks,
             created_at=at,
             updated_at=at,
             last_checked_at=None,
@@ -107,7 +133,8 @@ class Monitors:
             if taken != 1:
                 raise MonitorLimitExceeded
             # A new monitor is due at once.
-            await tx.execute(_INSERT, {**asdict(created), "next_due_at": at})
+            row = {**asdict(created), "state": created.state.value, "next_due_at": at}
+            await tx.execute(_INSERT, row)
         return created
 
     async def get(self, team_id: int, monitor_id: str) -> Monitor:
@@ -152,6 +179,8 @@ class Monitors:
                     "b_timeout_ms": after.timeout_ms,
                     "b_interval_s": after.interval_s,
                     "b_is_enabled": after.is_enabled,
+                    "b_confirmation_checks": after.confirmation_checks,
+                    "b_recovery_checks": after.recovery_checks,
                     "b_updated_at": at,
                     "b_next_due_at": row.next_due_at
                     if plan.next_due_at is None
@@ -159,6 +188,8 @@ class Monitors:
                     "b_generation": row.generation + 1 if plan.new_generation else row.generation,
                 },
             )
+            if plan.new_generation:
+                after = await _reset_state(tx, before, after, at)
         return after
 
     async def delete(self, team_id: int, monitor_id: str) -> None:
@@ -166,3 +197,20 @@ class Monitors:
             if await tx.execute(_DELETE, {"b_id": monitor_id, "b_team": team_id}) != 1:
                 raise MonitorNotFound
             await tx.execute(_GIVE_SLOT, {"b_team": team_id})
+
+
+async def _reset_state(tx: Tx, before: Monitor, after: Monitor, at: int) -> Monitor:
+    """The target changed or checking stopped: the state is unknown again and an open
+    incident ends, ``paused`` when disabled, else ``retargeted`` (SPEC §7)."""
+    reason = EndReason.PAUSED if not after.is_enabled else EndReason.RETARGETED
+    tracker, ended = reset(before.open_incident_id, reason, at)
+    values = tracker_row(tracker)._asdict()
+    await tx.execute(_RESET_STATE, {"b_id": before.id, **{f"b_{k}": v for k, v in values.items()}})
+    if ended is not None:
+        await incident_rows.record(tx, [], [ended])
+    return replace(
+        after,
+        state=tracker.state,
+        state_changed_at=tracker.state_changed_at,
+        open_incident_id=None,
+    )

@@ -4,15 +4,24 @@ transaction."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from sqlalchemy import bindparam, delete, select, update
 
-from upwatch.domain import CheckResult, Observation, Status, new_result_id
+from upwatch.domain import CheckResult, MonitorState, Observation, Status, new_result_id
 from upwatch.errors import MonitorNotFound
+from upwatch.incidents import Opened, Resolved, Tracker, advance
+from upwatch.store import incidents as incident_rows
 from upwatch.store.connector import Connector, Row, Tx
-from upwatch.store.fastpath import RESULT_COLUMNS, FastPath, FreshRow, LiveRow, StaleRow
+from upwatch.store.fastpath import (
+    RESULT_COLUMNS,
+    FastPath,
+    FreshRow,
+    LiveRow,
+    StaleRow,
+    TrackerRow,
+)
 from upwatch.store.tables import check_results, monitors
 
 PURGE_CHUNK_ROWS = 5_000
@@ -60,9 +69,10 @@ def result(row: Row) -> CheckResult:
 
 
 async def insert(tx: Tx, fast: FastPath, observations: Sequence[Observation]) -> list[CheckResult]:
-    """Store observations inside ``tx`` and update each monitor's last-check fields.
-    Observations for deleted or disabled monitors, or claimed before a change of
-    target, are dropped. Returns what was stored."""
+    """Store observations inside ``tx``, update each monitor's last-check fields, and
+    apply the new results to its state (upwatch/incidents.py), opening and resolving
+    incidents. Observations for deleted or disabled monitors, or claimed before a
+    change of target, are dropped. Returns what was stored."""
     ids = sorted({o.check.monitor_id for o in observations})
     live = {row.id: row for row in await fast.lock_live(tx.driver, ids)}
     stored = [
@@ -79,7 +89,10 @@ async def insert(tx: Tx, fast: FastPath, observations: Sequence[Observation]) ->
     ]
     if stored:
         await fast.insert_results(tx.driver, stored)
-        await fast.update_monitors(tx.driver, *_monitor_updates(stored, live))
+        fresh, stale, opened, ended = _monitor_updates(stored, live)
+        await fast.update_monitors(tx.driver, fresh, stale)
+        if opened or ended:
+            await incident_rows.record(tx, opened, ended)
     return stored
 
 
@@ -127,26 +140,76 @@ class Results:
 
 def _monitor_updates(
     stored: Sequence[CheckResult], live: dict[str, LiveRow]
-) -> tuple[list[FreshRow], list[StaleRow]]:
-    """One row per monitor: how many results were added and, unless the stored last check
-    is newer (batches may land out of order), the newest result as its last check.
-    Returns (rows with a new last check, rows with a count only)."""
-    newest: dict[str, CheckResult] = {}
-    counts: Counter[str] = Counter()
+) -> tuple[list[FreshRow], list[StaleRow], list[tuple[int, str, Opened]], list[Resolved]]:
+    """Per monitor: how many results were added and, unless the stored last check is
+    newer (batches may land out of order), the newest result as its last check and the
+    state after the results newer than the stored last check, in checkedAt order (an
+    older result is stored but changes nothing). Returns (rows with a new last check,
+    rows with a count only, incidents opened, incidents resolved)."""
+    per_monitor: dict[str, list[CheckResult]] = defaultdict(list)
     for r in stored:
-        counts[r.monitor_id] += 1
-        if r.monitor_id not in newest or r.checked_at >= newest[r.monitor_id].checked_at:
-            newest[r.monitor_id] = r
+        per_monitor[r.monitor_id].append(r)
     fresh: list[FreshRow] = []
     stale: list[StaleRow] = []
-    for monitor_id, r in newest.items():
-        last = live[monitor_id].last_checked_at
-        if last is None or last <= r.checked_at:
-            fresh.append(
-                FreshRow(
-                    monitor_id, counts[monitor_id], r.checked_at, r.status.value, r.response_time_ms
-                )
+    opened: list[tuple[int, str, Opened]] = []
+    ended: list[Resolved] = []
+    for monitor_id, results in per_monitor.items():
+        m = live[monitor_id]
+        results.sort(key=lambda r: r.checked_at)
+        newest = results[-1]
+        if m.last_checked_at is not None and newest.checked_at < m.last_checked_at:
+            stale.append(StaleRow(monitor_id, len(results)))
+            continue
+        tracker = _tracker(m.tracker)
+        for r in results:
+            if m.last_checked_at is not None and r.checked_at <= m.last_checked_at:
+                continue  # older than (or as old as) a result already applied
+            tracker, change = advance(
+                tracker,
+                r.status,
+                r.error,
+                r.checked_at,
+                confirmation_checks=m.confirmation_checks,
+                recovery_checks=m.recovery_checks,
             )
-        else:
-            stale.append(StaleRow(monitor_id, counts[monitor_id]))
-    return fresh, stale
+            if isinstance(change, Opened):
+                opened.append((m.team_id, monitor_id, change))
+            elif change is not None:
+                ended.append(change)
+        fresh.append(
+            FreshRow(
+                monitor_id,
+                len(results),
+                newest.checked_at,
+                newest.status.value,
+                newest.response_time_ms,
+                tracker_row(tracker),
+            )
+        )
+    return fresh, stale, opened, ended
+
+
+def _tracker(row: TrackerRow) -> Tracker:
+    return Tracker(
+        state=MonitorState(row.state),
+        state_changed_at=row.state_changed_at,
+        open_incident_id=row.open_incident_id,
+        run_failing=row.run_failing,
+        run_length=row.run_length,
+        run_started_at=row.run_started_at,
+        cause_status=None if row.cause_status is None else Status(row.cause_status),
+        cause_error=row.cause_error,
+    )
+
+
+def tracker_row(t: Tracker) -> TrackerRow:
+    return TrackerRow(
+        t.state.value,
+        t.state_changed_at,
+        t.open_incident_id,
+        t.run_failing,
+        t.run_length,
+        t.run_started_at,
+        None if t.cause_status is None else t.cause_status.value,
+        t.cause_error,
+    )

@@ -3,7 +3,8 @@
     store.teams      teams and their monitor limits        store/teams.py
     store.keys       API keys                              store/keys.py
     store.monitors   monitors                              store/monitors.py
-    store.results    check results                         store/results.py
+    store.results    check results (and the state they move)   store/results.py
+    store.incidents  incidents                             store/incidents.py
     store.schedule   the checker's claims and repairs      store/schedule.py
 
 Methods take ``at`` (ms) where time matters: only callers read the clock. A change that
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from upwatch.errors import DatabaseUnavailable
 from upwatch.store.connector import Connector, connector_for
 from upwatch.store.fastpath import fastpath_for
+from upwatch.store.incidents import Incidents
 from upwatch.store.keys import Keys
 from upwatch.store.monitors import Monitors
 from upwatch.store.results import Results
@@ -38,6 +40,7 @@ class Store:
         self.monitors = Monitors(self.db, default_max_monitors=default_max_monitors)
         self.results = Results(self.db, fast)
         self.schedule = Schedule(self.db, fast)
+        self.incidents = Incidents(self.db)
 
     @property
     def engine(self) -> AsyncEngine:

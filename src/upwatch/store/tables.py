@@ -78,6 +78,18 @@ monitors = Table(
     Column("generation", Integer, nullable=False, server_default="0"),
     # Kept in step with check_results, so pagination.total never counts rows.
     Column("result_count", BigInteger, nullable=False, server_default="0"),
+    # State and incidents (SPEC §7; upwatch/incidents.py's Tracker, kept in step with the
+    # results in the same transaction).
+    Column("confirmation_checks", Integer, nullable=False, server_default="2"),
+    Column("recovery_checks", Integer, nullable=False, server_default="1"),
+    Column("state", String(16), nullable=False, server_default="unknown"),
+    Column("state_changed_at", BigInteger, nullable=True),
+    Column("open_incident_id", String(32), nullable=True),
+    Column("run_failing", Boolean(create_constraint=False), nullable=True),
+    Column("run_length", Integer, nullable=False, server_default="0"),
+    Column("run_started_at", BigInteger, nullable=True),
+    Column("cause_status", String(16), nullable=True),
+    Column("cause_error", String(255), nullable=True),
     Index(
         "ix_monitors_due",
         "next_due_at",
@@ -105,4 +117,23 @@ check_results = Table(
     Index("ix_check_results_monitor_newest", "monitor_id", "checked_at", "id"),
     # Retention purges by age.
     Index("ix_check_results_checked_at", "checked_at"),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("team_id", Integer, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column("monitor_id", String(32), ForeignKey("monitors.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("confirmed_at", BigInteger, nullable=False),
+    Column("resolved_at", BigInteger, nullable=True),
+    Column("cause_status", String(16), nullable=False),
+    Column("cause_error", String(255), nullable=True),
+    Column("end_reason", String(16), nullable=True),
+    CheckConstraint("status IN ('open', 'resolved')", name="status"),
+    # "The team's incidents, newest first" and "this monitor's" are index range scans.
+    Index("ix_incidents_team_newest", "team_id", "started_at", "id"),
+    Index("ix_incidents_monitor_newest", "monitor_id", "started_at", "id"),
 )
