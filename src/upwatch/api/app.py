@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from upwatch import __version__
-from upwatch.api import errors
+from upwatch.api import errors, openapi
 from upwatch.api.auth import RATE_LIMIT_STATE
 from upwatch.api.deps import Services
+from upwatch.api.models import CreateTcpMonitorRequest, UpdateTcpMonitorRequest
 from upwatch.api.parsing import MAX_BODY_BYTES
 from upwatch.api.ratelimit import Decision, RateLimiter
 from upwatch.api.responses import JSON
@@ -65,9 +68,29 @@ def create_app(
     for router in routers:
         app.include_router(router)
     errors.install(app, methods_by_path(routers))
+    app.openapi = _document(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit)
     app.add_middleware(RateLimitHeaders)
     return app
+
+
+def _document(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """/openapi.json, built once: FastAPI's, finished by api/openapi.py."""
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            app.openapi_schema = openapi.finish(
+                doc, [CreateTcpMonitorRequest, UpdateTcpMonitorRequest]
+            )
+        return app.openapi_schema
+
+    return build
 
 
 def methods_by_path(routers: list[APIRouter]) -> Callable[[str], list[str]]:

@@ -13,9 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from upwatch import domain
-from upwatch.domain import CheckResult, Monitor, rfc3339
-from upwatch.incidents import Incident
+from upwatch import domain, incidents
+from upwatch.domain import Monitor, rfc3339
 
 _NAME = "Monitor name"
 _HOST = "Hostname or IP address"
@@ -84,11 +83,11 @@ def _as_in_the_api_document(schema: dict[str, Any]) -> None:
             del prop["default"]
 
 
-class CreateMonitorRequest(BaseModel):
+class CreateTcpMonitorRequest(BaseModel):
     model_config = ConfigDict(
         strict=True,
         extra="forbid",
-        title="CreateMonitorRequest",
+        title="CreateTcpMonitorRequest",
         json_schema_extra=_as_in_the_api_document,
     )
 
@@ -107,13 +106,13 @@ class CreateMonitorRequest(BaseModel):
         return domain.NewMonitor(**_domain_names(self))
 
 
-class UpdateMonitorRequest(BaseModel):
+class UpdateTcpMonitorRequest(BaseModel):
     """Every field optional; ``null`` is rejected before the model sees the body."""
 
     model_config = ConfigDict(
         strict=True,
         extra="forbid",
-        title="UpdateMonitorRequest",
+        title="UpdateTcpMonitorRequest",
         json_schema_extra=_as_in_the_api_document,
     )
 
@@ -137,7 +136,7 @@ class UpdateMonitorRequest(BaseModel):
 StatusName = Literal["up", "down", "timeout"]
 
 
-class MonitorOut(BaseModel):
+class TcpMonitor(BaseModel):
     id: Annotated[str, Field(description="Unique identifier", pattern=r"^tcpm_[a-zA-Z0-9]+$")]
     name: Name
     host: Host
@@ -166,12 +165,12 @@ class MonitorOut(BaseModel):
     openIncidentId: Annotated[str | None, Field(description="The open incident, if any")]
 
 
-class MonitorEnvelope(BaseModel):
-    data: MonitorOut
+class TcpMonitorEnvelope(BaseModel):
+    data: TcpMonitor
 
 
-class MonitorListEnvelope(BaseModel):
-    data: list[MonitorOut]
+class TcpMonitorList(BaseModel):
+    data: list[TcpMonitor]
 
 
 class IncidentCause(BaseModel):
@@ -179,7 +178,7 @@ class IncidentCause(BaseModel):
     error: str | None
 
 
-class IncidentOut(BaseModel):
+class Incident(BaseModel):
     id: Annotated[str, Field(description="Unique identifier", pattern=r"^tcpi_[a-zA-Z0-9]+$")]
     monitorId: str
     status: Literal["open", "resolved"]
@@ -194,12 +193,12 @@ class IncidentOut(BaseModel):
     endReason: Literal["recovered", "retargeted", "paused", "deleted"] | None
 
 
-class IncidentListEnvelope(BaseModel):
-    data: list[IncidentOut]
+class IncidentList(BaseModel):
+    data: list[Incident]
     pagination: Pagination
 
 
-class ResultOut(BaseModel):
+class CheckResult(BaseModel):
     id: Annotated[str, Field(description="Unique identifier", pattern=r"^tcpr_[a-zA-Z0-9]+$")]
     status: Annotated[StatusName, Field(description="Result status")]
     responseTimeMs: Annotated[int | None, Field(description="Connection time in milliseconds")]
@@ -216,8 +215,8 @@ class Pagination(BaseModel):
     offset: Annotated[int, Field(description="Number of results skipped")]
 
 
-class ResultListEnvelope(BaseModel):
-    data: list[ResultOut]
+class CheckResultList(BaseModel):
+    data: list[CheckResult]
     pagination: Pagination
 
 
@@ -232,7 +231,7 @@ class ErrorInfo(BaseModel):
     details: list[ErrorDetail] | SkipJsonSchema[None] = None
 
 
-class ErrorBody(BaseModel):
+class Error(BaseModel):
     error: ErrorInfo
 
 
@@ -265,7 +264,7 @@ def monitor_json(m: Monitor) -> dict[str, Any]:
     }
 
 
-def result_json(r: CheckResult) -> dict[str, Any]:
+def result_json(r: domain.CheckResult) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": r.id,
         "status": r.status.value,
@@ -277,7 +276,7 @@ def result_json(r: CheckResult) -> dict[str, Any]:
     return body
 
 
-def incident_json(i: Incident) -> dict[str, Any]:
+def incident_json(i: incidents.Incident) -> dict[str, Any]:
     return {
         "id": i.id,
         "monitorId": i.monitor_id,

@@ -3,11 +3,12 @@ responses, request bodies read by hand (parsing.read_json), query parameters."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
 
-from upwatch.api.models import ErrorBody
+from upwatch.api.models import Error
 from upwatch.api.parsing import BODY_TIMEOUT_S
 
 _ERRORS = {
@@ -29,12 +30,30 @@ def errors(*statuses: int, not_found: str | None = None) -> dict[int | str, dict
     text = dict(_ERRORS)
     if not_found is not None:
         text[404] = f"{not_found} not found (NOT_FOUND)"
-    return {s: {"model": ErrorBody, "description": text[s]} for s in sorted(every)}
+    return {s: {"model": Error, "description": text[s]} for s in sorted(every)}
 
 
 def json_body(model: type[BaseModel]) -> dict[str, Any]:
-    schema = model.model_json_schema()
+    """A request body read by hand, documented as ``model``: a named schema (added to
+    the document by ``finish``), so generated clients get a class of that name."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def finish(doc: dict[str, Any], bodies: Sequence[type[BaseModel]]) -> dict[str, Any]:
+    """FastAPI's document, finished: the request bodies' schemas under their names, and
+    no 422 (the API answers a bad request with 400, never 422) nor its schemas."""
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    for model in bodies:
+        schemas[model.__name__] = model.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+    for operations in doc.get("paths", {}).values():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return doc
 
 
 def query_integer(

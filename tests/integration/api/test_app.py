@@ -2,7 +2,9 @@
 /openapi.json, and the vendored schemas."""
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -57,6 +59,30 @@ async def test_healthz_is_503_when_the_database_does_not_answer(tmp_path: Path) 
     assert (r.status_code, r.json()) == (503, {"status": "unavailable"})
 
 
+def resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """``{"$ref": "#/components/schemas/X"}`` -> X's schema."""
+    ref = schema.get("$ref")
+    if ref is None:
+        return schema
+    found: dict[str, Any] = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    return found
+
+
+async def test_openapi_names_read_well_in_generated_clients(api: Api) -> None:
+    """SPEC "Beyond the seed": camelCase operationIds, plain schema names, no 422."""
+    doc = (await api.call("GET", "/openapi.json", key=None)).json()
+    operations = [op for path in doc["paths"].values() for op in path.values()]
+    ids = [op["operationId"] for op in operations]
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)*", i) for i in ids), ids
+    assert {"listTcpMonitors", "createTcpMonitor", "getTcpMonitor", "updateTcpMonitor"} <= set(ids)
+    assert all("422" not in op["responses"] for op in operations)
+    names = set(doc["components"]["schemas"])
+    assert {"TcpMonitor", "CreateTcpMonitorRequest", "UpdateTcpMonitorRequest", "Error"} <= names
+    assert all(re.fullmatch(r"[A-Z][A-Za-z]+", n) for n in names), names
+    assert not names & {"HTTPValidationError", "ValidationError"}
+
+
 async def test_openapi_describes_the_api(api: Api) -> None:
     r = await api.call("GET", "/openapi.json", key=None)
     assert r.status_code == 200
@@ -68,7 +94,7 @@ async def test_openapi_describes_the_api(api: Api) -> None:
     assert set(paths["/v1/tcp-monitors/{monitor_id}/results"]) == {"get"}
     create = paths["/v1/tcp-monitors"]["post"]
     assert {"201", "400", "401", "403"} <= set(create["responses"])
-    documented = create["requestBody"]["content"]["application/json"]["schema"]
+    documented = resolve(doc, create["requestBody"]["content"]["application/json"]["schema"])
     seed = schema("create-monitor.request")
     assert documented["required"] == seed["required"]
     assert documented["additionalProperties"] is False
@@ -85,7 +111,7 @@ async def test_openapi_describes_the_api(api: Api) -> None:
             if word in spec:
                 assert documented["properties"][field][word] == spec[word], (field, word)
     update = paths["/v1/tcp-monitors/{monitor_id}"]["put"]["requestBody"]["content"]
-    update_schema = update["application/json"]["schema"]
+    update_schema = resolve(doc, update["application/json"]["schema"])
     for field, spec in schema("update-monitor.request")["properties"].items():
         assert update_schema["properties"][field] == spec, field
     params = {

@@ -14,6 +14,7 @@ router = APIRouter(tags=["Operations"])
 
 @router.get(
     "/healthz",
+    operation_id="getHealth",
     summary="Health",
     description="200 when the database answers, 503 otherwise. No key needed.",
     responses={200: {"model": Health}, 503: {"model": Health}},

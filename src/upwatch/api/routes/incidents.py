@@ -11,7 +11,7 @@ from starlette.responses import Response
 from upwatch.api import openapi
 from upwatch.api.deps import Deps, Reader
 from upwatch.api.errors import ApiError
-from upwatch.api.models import IncidentListEnvelope, incident_json
+from upwatch.api.models import IncidentList, incident_json
 from upwatch.api.parsing import MAX_OFFSET, query_choice, query_int
 from upwatch.api.responses import JSON
 from upwatch.api.routes.monitors import PREFIX, monitor_id_or_404
@@ -54,10 +54,11 @@ def _envelope(data: list[dict[str, Any]], total: int, limit: int, offset: int) -
 
 @router.get(
     PREFIX + "/{monitor_id}/incidents",
+    operation_id="listTcpMonitorIncidents",
     summary="List a TCP monitor's incidents",
     description="The monitor's incidents, newest first. Scope: `tcp-monitors:read`.",
     responses={
-        200: {"model": IncidentListEnvelope},
+        200: {"model": IncidentList},
         **openapi.errors(400, 401, 403, 404, not_found="TCP monitor"),
     },
     openapi_extra={"parameters": _PAGE},
@@ -79,10 +80,11 @@ async def list_monitor_incidents(
 
 @router.get(
     "/v1/incidents",
+    operation_id="listIncidents",
     summary="List incidents",
     description="The team's incidents across monitors, newest first; `status` keeps only "
     "open or only resolved ones. Scope: `tcp-monitors:read`.",
-    responses={200: {"model": IncidentListEnvelope}, **openapi.errors(400, 401, 403)},
+    responses={200: {"model": IncidentList}, **openapi.errors(400, 401, 403)},
     openapi_extra={"parameters": [_STATUS, *_PAGE]},
 )
 async def list_incidents(request: Request, who: Reader, s: Deps) -> Response:

@@ -11,10 +11,10 @@ from upwatch.api import openapi
 from upwatch.api.deps import Deps, Reader, Services, Writer
 from upwatch.api.errors import ApiError, validation_error
 from upwatch.api.models import (
-    CreateMonitorRequest,
-    MonitorEnvelope,
-    MonitorListEnvelope,
-    UpdateMonitorRequest,
+    CreateTcpMonitorRequest,
+    TcpMonitorEnvelope,
+    TcpMonitorList,
+    UpdateTcpMonitorRequest,
     monitor_json,
 )
 from upwatch.api.parsing import read_json
@@ -49,9 +49,10 @@ def _check_target(s: Services, host: str | None) -> None:
 
 @router.get(
     "",
+    operation_id="listTcpMonitors",
     summary="List all TCP monitors",
     description="Retrieve all TCP monitors for your team. Scope: `tcp-monitors:read`.",
-    responses={200: {"model": MonitorListEnvelope}, **openapi.errors(401, 403)},
+    responses={200: {"model": TcpMonitorList}, **openapi.errors(401, 403)},
 )
 async def list_monitors(who: Reader, s: Deps) -> Response:
     monitors = await s.store.monitors.list_for(who.team_id)
@@ -60,15 +61,16 @@ async def list_monitors(who: Reader, s: Deps) -> Response:
 
 @router.post(
     "",
+    operation_id="createTcpMonitor",
     status_code=201,
     summary="Create a TCP monitor",
     description="Create a new TCP monitor; it is checked within a second. "
     "Scope: `tcp-monitors:write`. " + _HOST_RULE,
-    responses={201: {"model": MonitorEnvelope}, **openapi.errors(400, 401, 403, 413)},
-    openapi_extra=openapi.json_body(CreateMonitorRequest),
+    responses={201: {"model": TcpMonitorEnvelope}, **openapi.errors(400, 401, 403, 413)},
+    openapi_extra=openapi.json_body(CreateTcpMonitorRequest),
 )
 async def create_monitor(request: Request, who: Writer, s: Deps) -> Response:
-    body = await read_json(request, CreateMonitorRequest)
+    body = await read_json(request, CreateTcpMonitorRequest)
     _check_target(s, body.host)
     monitor = await s.store.monitors.create(who.team_id, body.to_domain(), at=s.clock.now_ms())
     s.notify()
@@ -77,10 +79,11 @@ async def create_monitor(request: Request, who: Writer, s: Deps) -> Response:
 
 @router.get(
     "/{monitor_id}",
+    operation_id="getTcpMonitor",
     summary="Get a TCP monitor",
     description="Retrieve a single TCP monitor by ID. Scope: `tcp-monitors:read`.",
     responses={
-        200: {"model": MonitorEnvelope},
+        200: {"model": TcpMonitorEnvelope},
         **openapi.errors(401, 403, 404, not_found="TCP monitor"),
     },
 )
@@ -91,19 +94,20 @@ async def get_monitor(monitor_id: str, who: Reader, s: Deps) -> Response:
 
 @router.put(
     "/{monitor_id}",
+    operation_id="updateTcpMonitor",
     summary="Update a TCP monitor",
     description="Update an existing TCP monitor. Only include fields you want to change. "
     "Scope: `tcp-monitors:write`. " + _HOST_RULE,
     responses={
-        200: {"model": MonitorEnvelope},
+        200: {"model": TcpMonitorEnvelope},
         **openapi.errors(400, 401, 403, 404, 413, not_found="TCP monitor"),
     },
-    openapi_extra=openapi.json_body(UpdateMonitorRequest),
+    openapi_extra=openapi.json_body(UpdateTcpMonitorRequest),
 )
 async def update_monitor(request: Request, monitor_id: str, who: Writer, s: Deps) -> Response:
     monitor_id = monitor_id_or_404(monitor_id)
     try:
-        body = await read_json(request, UpdateMonitorRequest)
+        body = await read_json(request, UpdateTcpMonitorRequest)
         _check_target(s, body.host)
     except ApiError:
         # 404 before 400: a bad body for an unknown monitor is a 404. (Looked up only
@@ -119,6 +123,7 @@ async def update_monitor(request: Request, monitor_id: str, who: Writer, s: Deps
 
 @router.delete(
     "/{monitor_id}",
+    operation_id="deleteTcpMonitor",
     status_code=204,
     summary="Delete a TCP monitor",
     description="Permanently delete a TCP monitor and all its check history. "

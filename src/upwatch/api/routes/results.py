@@ -8,7 +8,7 @@ from starlette.responses import Response
 from upwatch.api import openapi
 from upwatch.api.deps import Deps, Reader
 from upwatch.api.errors import ApiError
-from upwatch.api.models import ResultListEnvelope, result_json
+from upwatch.api.models import CheckResultList, result_json
 from upwatch.api.parsing import MAX_OFFSET, query_int
 from upwatch.api.responses import JSON
 from upwatch.api.routes.monitors import PREFIX, monitor_id_or_404
@@ -35,11 +35,12 @@ _PAGE_PARAMETERS = {
 
 @router.get(
     "/{monitor_id}/results",
+    operation_id="listTcpMonitorResults",
     summary="Get check results",
     description="Retrieve the connection check history for a TCP monitor, newest first. "
     "Scope: `tcp-monitors:read`.",
     responses={
-        200: {"model": ResultListEnvelope},
+        200: {"model": CheckResultList},
         **openapi.errors(400, 401, 403, 404, not_found="TCP monitor"),
     },
     openapi_extra=_PAGE_PARAMETERS,
