@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     # Which addresses may be checked (comma-separated CIDR networks).
     target_deny: str = DEFAULT_TARGET_DENY
     target_allow: str = ""
+    # Where people reach this upwatch: notifications link to the monitor's page there.
+    public_url: Annotated[str, Field(pattern=r"^(https?://[^\s/]+(/\S*)?)?$")] = ""
+    # Notifications sent at once by one process; a slow receiver holds only its own.
+    max_sends_in_flight: Annotated[int, Field(ge=1, le=10_000)] = 64
 
     @field_validator("target_deny", "target_allow")
     @classmethod

@@ -19,7 +19,9 @@ RESULT_TIME_CHARS = 8  # base62 milliseconds: sorts by time until the year 8888
 
 SCOPE_READ = "tcp-monitors:read"
 SCOPE_WRITE = "tcp-monitors:write"
-SCOPES = (SCOPE_READ, SCOPE_WRITE)
+SCOPE_CHANNELS_READ = "notification-channels:read"
+SCOPE_CHANNELS_WRITE = "notification-channels:write"
+SCOPES = (SCOPE_READ, SCOPE_WRITE, SCOPE_CHANNELS_READ, SCOPE_CHANNELS_WRITE)
 
 # Bounds of the API document.
 NAME_MAX = 255
@@ -30,6 +32,8 @@ INTERVAL_S_MIN, INTERVAL_S_MAX, INTERVAL_S_DEFAULT = 10, 86_400, 60
 # SPEC §7: consecutive failures that confirm an outage, ups that confirm a recovery.
 CHECKS_MIN, CHECKS_MAX = 1, 10
 CONFIRMATION_CHECKS_DEFAULT, RECOVERY_CHECKS_DEFAULT = 2, 1
+# While an incident stays open, notify again every so many minutes (0: never).
+REMIND_MINUTES_MIN, REMIND_MINUTES_MAX = 5, 10_080
 
 
 class Status(enum.StrEnum):
@@ -97,6 +101,8 @@ class Monitor:
     state: MonitorState = MonitorState.UNKNOWN
     state_changed_at: int | None = None
     open_incident_id: str | None = None
+    channel_ids: tuple[str, ...] = ()  # the notification channels it notifies, in order
+    remind_every_minutes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +115,8 @@ class NewMonitor:
     is_enabled: bool = True
     confirmation_checks: int = CONFIRMATION_CHECKS_DEFAULT
     recovery_checks: int = RECOVERY_CHECKS_DEFAULT
+    channel_ids: tuple[str, ...] = ()
+    remind_every_minutes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +131,8 @@ class MonitorChanges:
     is_enabled: bool | None = None
     confirmation_checks: int | None = None
     recovery_checks: int | None = None
+    channel_ids: tuple[str, ...] | None = None
+    remind_every_minutes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

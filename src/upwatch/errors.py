@@ -48,3 +48,15 @@ class TeamExists(UpwatchError):
 
 class KeyNotFound(NotFound):
     """No such API key."""
+
+
+class ChannelNotFound(NotFound):
+    """Notification channel not found."""
+
+
+class UnknownChannels(UpwatchError):
+    """Unknown notification channel."""
+
+    def __init__(self, ids: list[str]) -> None:
+        super().__init__(f"unknown notification channel: {', '.join(ids)}")
+        self.ids = ids

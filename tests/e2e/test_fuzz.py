@@ -51,6 +51,10 @@ class Live:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     env = Env(Path(tmp_path_factory.mktemp("fuzz")))
     env.vars["UPWATCH_RATE_LIMIT_PER_MINUTE"] = "0"
+    # Fuzzed monitors and channels may name any address: the server checks and sends to
+    # loopback only (the others are refused before any packet leaves).
+    env.vars["UPWATCH_TARGET_DENY"] = "0.0.0.0/0,::/0"
+    env.vars["UPWATCH_TARGET_ALLOW"] = "127.0.0.0/8,::1/128"
     proc = env.start()
     try:
         yield Live(env)
@@ -89,13 +93,19 @@ def test_other_callers_get_no_data_and_no_errors(case: Any, live: Live, who: str
         assert status == 200
     elif caller is None:
         assert status == 401
-    elif caller == "ro" and case.method.upper() in ("POST", "PUT", "DELETE"):
+    elif caller == "ro" and (
+        case.method.upper() in ("POST", "PUT", "DELETE")
+        or case.path.startswith("/v1/notification-channels")  # not its scope at all
+    ):
         assert status == 403
     else:
-        # The other team sees only its own monitors (it may create some: 201) and 404
-        # for every other monitor id (400 where a body or page is bad and no monitor
-        # is named, 413 for huge bodies).
-        creates = case.method.upper() == "POST" and case.path == "/v1/tcp-monitors"
+        # The other team sees only its own monitors and channels (it may create some:
+        # 201) and 404 for every other id (400 where a body or page is bad and no
+        # monitor or channel is named, 413 for huge bodies).
+        creates = case.method.upper() == "POST" and case.path in (
+            "/v1/tcp-monitors",
+            "/v1/notification-channels",
+        )
         assert status in (200, 400, 404, 413, *((201,) if creates else ())), response.text
         if status == 200 and case.path == "/v1/tcp-monitors" and caller == "other":
             theirs = {m["id"] for m in response.json()["data"]}

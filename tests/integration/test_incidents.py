@@ -153,5 +153,5 @@ async def test_incidents_are_listed_per_team_newest_first_and_by_status(store: S
 async def test_deleting_a_monitor_removes_its_incidents(store: Store) -> None:
     team, monitor_id, check = await setup(store, confirmation_checks=1)
     await store.results.save([seen(check, T0 + 10 * S, Status.DOWN)])
-    await store.monitors.delete(team, monitor_id)
+    await store.monitors.delete(team, monitor_id, at=T0 + 20 * S)
     assert await store.incidents.of_team(team, is_open=None, limit=50, offset=0) == ([], 0)

@@ -120,7 +120,7 @@ async def test_monitors_belong_to_their_team(store: Store) -> None:
     for attempt in (
         store.monitors.get(beta, m.id),
         store.monitors.update(beta, m.id, MonitorChanges(name="x"), at=T0),
-        store.monitors.delete(beta, m.id),
+        store.monitors.delete(beta, m.id, at=T0),
         store.results.page(beta, m.id, limit=10, offset=0),
     ):
         with pytest.raises(NotFound):
@@ -153,7 +153,7 @@ async def test_deleting_frees_a_slot_under_the_limit(store: Store) -> None:
     m = await store.monitors.create(acme, NEW, at=T0)
     with pytest.raises(LimitExceeded):
         await store.monitors.create(acme, NEW, at=T0)
-    await store.monitors.delete(acme, m.id)
+    await store.monitors.delete(acme, m.id, at=T0)
     await store.monitors.create(acme, NEW, at=T0)
     assert [t.monitor_count for t in await store.teams.all()] == [1]
 
@@ -245,7 +245,7 @@ async def test_results_of_deleted_disabled_or_retargeted_monitors_are_dropped(st
     acme = await a_team(store)
     gone, off, moved, kept = [await store.monitors.create(acme, NEW, at=T0) for _ in range(4)]
     checks = {c.monitor_id: c for c in await claim(store, T0)}
-    await store.monitors.delete(acme, gone.id)
+    await store.monitors.delete(acme, gone.id, at=T0)
     await store.monitors.update(acme, off.id, MonitorChanges(is_enabled=False), at=T0 + 1)
     await store.monitors.update(acme, moved.id, MonitorChanges(port=1), at=T0 + 1)
     stored = await store.results.save([seen(c, T0 + 2) for c in checks.values()])
@@ -259,7 +259,7 @@ async def test_deleting_a_monitor_deletes_its_results(store: Store) -> None:
     m = await store.monitors.create(acme, NEW, at=T0)
     [c] = await claim(store, T0)
     await store.results.save([seen(c, T0 + 1)])
-    await store.monitors.delete(acme, m.id)
+    await store.monitors.delete(acme, m.id, at=T0)
     from sqlalchemy import func, select
 
     from upwatch.store.tables import check_results

@@ -7,12 +7,14 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support.listeners import closed_port, listener
+from tests.support.receivers import receiving
 from tests.support.seeding import team_id
 from upwatch.chores import Chore, Supervisor
 from upwatch.clock import FakeClock, SystemClock
 from upwatch.config import Settings
 from upwatch.domain import MonitorChanges, NewMonitor, Observation, Outcome, Status
 from upwatch.metrics import CheckerMetrics, new_registry
+from upwatch.notifications import ChannelType
 from upwatch.probes.tcp import probe
 from upwatch.scheduler import Worker
 from upwatch.scheduler.batcher import ResultBatcher
@@ -168,7 +170,7 @@ async def test_a_check_in_flight_for_a_changed_monitor_writes_nothing(
     w = worker(store, clock, probe=gated)
     assert await w.run_once(clock.now_ms()) == 1
     if change == "delete":
-        await store.monitors.delete(acme, m.id)
+        await store.monitors.delete(acme, m.id, at=0)
     elif change == "disable":
         await store.monitors.update(acme, m.id, MonitorChanges(is_enabled=False), at=1)
     else:
@@ -267,6 +269,34 @@ async def test_run_checks_on_the_real_clock_and_flushes_on_stop(store: Store, ac
         await asyncio.wait_for(running, timeout=10)
     [r], _ = await store.results.page(acme, m.id, limit=10, offset=0)
     assert r.status is Status.UP
+
+
+async def test_the_worker_sends_the_notifications_its_checks_cause(store: Store, acme: int) -> None:
+    """Worker.run on the real clock: a refused port confirms an outage at its first
+    check, and the sender chore delivers incident.opened to a real receiver."""
+    async with receiving() as rx:
+        channel = await store.channels.create(
+            acme,
+            name="ops",
+            type=ChannelType.WEBHOOK,
+            config={"url": rx.url()},
+            is_enabled=True,
+            at=SystemClock().now_ms(),
+        )
+        new = NewMonitor(
+            "gone", "127.0.0.1", closed_port(), confirmation_checks=1, channel_ids=(channel.id,)
+        )
+        await store.monitors.create(acme, new, at=SystemClock().now_ms())
+        w = Worker(Settings(), store)
+        stop = asyncio.Event()
+        running = asyncio.create_task(w.run(stop))
+        try:
+            [received] = await rx.wait_for(1, timeout_s=10)
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, timeout=10)
+    assert received.json()["type"] == "incident.opened"
+    assert w.chores.health()["sending notifications"].healthy
 
 
 async def test_the_checker_applies_the_operators_target_policy(

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from upwatch.domain import SCOPES
+
 START_TIMEOUT_S = 20
 STOP_TIMEOUT_S = 10
 KEY_LINE = re.compile(r"^uptime_[0-9A-Za-z]{32,}\n$")
@@ -46,7 +48,7 @@ class Env:
 
     def key(self, *scopes: str, team: str = "acme") -> str:
         args = ["keys", "create", "--team", team]
-        for scope in scopes or ("tcp-monitors:read", "tcp-monitors:write"):
+        for scope in scopes or SCOPES:
             args += ["--scope", scope]
         done = self.upwatch(*args)
         assert done.returncode == 0, done.stderr

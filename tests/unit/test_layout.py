@@ -13,8 +13,10 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "upwatch"
 # Top-level modules and packages of upwatch/, lowest layer first.
 LAYERS: list[set[str]] = [
     {"clock", "errors", "domain", "__init__"},
-    {"config", "security", "chores", "metrics", "incidents"},
+    {"config", "security", "chores", "metrics", "incidents", "notifications"},
+    {"wire"},
     {"store", "probes"},
+    {"delivery"},
     {"api", "scheduler"},
     {"service"},
     {"cli"},

@@ -16,11 +16,16 @@ from upwatch import __version__
 from upwatch.api import errors, openapi
 from upwatch.api.auth import RATE_LIMIT_STATE
 from upwatch.api.deps import Services
-from upwatch.api.models import CreateTcpMonitorRequest, UpdateTcpMonitorRequest
+from upwatch.api.models import (
+    CreateNotificationChannelRequest,
+    CreateTcpMonitorRequest,
+    UpdateNotificationChannelRequest,
+    UpdateTcpMonitorRequest,
+)
 from upwatch.api.parsing import MAX_BODY_BYTES
 from upwatch.api.ratelimit import Decision, RateLimiter
 from upwatch.api.responses import JSON
-from upwatch.api.routes import health, incidents, monitors, results
+from upwatch.api.routes import channels, health, incidents, monitors, results
 from upwatch.clock import Clock, SystemClock
 from upwatch.config import Settings
 from upwatch.metrics import new_registry
@@ -62,9 +67,16 @@ def create_app(
         policy=settings.target_policy,
         limiter=RateLimiter(per_minute) if per_minute else None,
         registry=registry or new_registry(),
+        public_url=settings.public_url,
     )
     app.state.settings = settings
-    routers = [monitors.router, results.router, incidents.router, health.router]
+    routers = [
+        monitors.router,
+        results.router,
+        incidents.router,
+        channels.router,
+        health.router,
+    ]
     for router in routers:
         app.include_router(router)
     errors.install(app, methods_by_path(routers))
@@ -86,7 +98,13 @@ def _document(app: FastAPI) -> Callable[[], dict[str, Any]]:
                 routes=app.routes,
             )
             app.openapi_schema = openapi.finish(
-                doc, [CreateTcpMonitorRequest, UpdateTcpMonitorRequest]
+                doc,
+                [
+                    CreateTcpMonitorRequest,
+                    UpdateTcpMonitorRequest,
+                    CreateNotificationChannelRequest,
+                    UpdateNotificationChannelRequest,
+                ],
             )
         return app.openapi_schema
 

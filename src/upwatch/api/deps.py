@@ -27,6 +27,7 @@ class Services:
     policy: TargetPolicy  # which target addresses the operator allows
     limiter: RateLimiter | None  # per key; None: no rate limit
     registry: CollectorRegistry  # the process's metrics (upwatch.metrics)
+    public_url: str = ""  # UPWATCH_PUBLIC_URL: where notifications link to
 
 
 async def services(request: Request) -> Services:

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from upwatch.api.responses import JSON
-from upwatch.errors import DatabaseUnavailable, LimitExceeded, NotFound
+from upwatch.errors import DatabaseUnavailable, LimitExceeded, NotFound, UnknownChannels
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,10 @@ def install(app: FastAPI, allowed_methods: Callable[[str], list[str]]) -> None:
     async def on_not_found(_: Request, exc: Exception) -> Response:
         return error_response(404, "NOT_FOUND", str(exc))
 
+    async def on_unknown_channels(_: Request, exc: Exception) -> Response:
+        detail = {"field": "notificationChannelIds", "message": str(exc)}
+        return error_response(400, "VALIDATION_ERROR", "Invalid request body", [detail])
+
     async def on_limit(_: Request, exc: Exception) -> Response:
         return error_response(400, "LIMIT_EXCEEDED", str(exc))
 
@@ -102,6 +106,7 @@ def install(app: FastAPI, allowed_methods: Callable[[str], list[str]]) -> None:
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(NotFound, on_not_found)
     app.add_exception_handler(LimitExceeded, on_limit)
+    app.add_exception_handler(UnknownChannels, on_unknown_channels)
     app.add_exception_handler(DatabaseUnavailable, on_database)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_request_validation)

@@ -13,8 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from upwatch import domain, incidents
-from upwatch.domain import Monitor, rfc3339
+from upwatch import domain
 
 _NAME = "Monitor name"
 _HOST = "Hostname or IP address"
@@ -33,6 +32,36 @@ IntervalSeconds = Annotated[
     int, Field(ge=domain.INTERVAL_S_MIN, le=domain.INTERVAL_S_MAX, description=_INTERVAL)
 ]
 IsEnabled = Annotated[bool, Field(description=_ENABLED)]
+
+
+def _reminder_interval(value: int | None) -> int | None:
+    if (
+        value is not None
+        and value != 0
+        and not (domain.REMIND_MINUTES_MIN <= value <= domain.REMIND_MINUTES_MAX)
+    ):
+        raise ValueError(
+            f"must be 0 (never) or from {domain.REMIND_MINUTES_MIN} to {domain.REMIND_MINUTES_MAX}"
+        )
+    return value
+
+
+RemindEveryMinutes = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=domain.REMIND_MINUTES_MAX,
+        description="While an incident stays open, notify again this often: 0 (never) "
+        "or 5-10080 minutes",
+    ),
+]
+ChannelIds = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=64)]],
+    Field(
+        max_length=20,
+        description="Notification channels of the same team to notify (at most 20, no repeats)",
+    ),
+]
 ConfirmationChecks = Annotated[
     int,
     Field(
@@ -61,11 +90,22 @@ _DOMAIN_NAMES = {
     "isEnabled": "is_enabled",
     "confirmationChecks": "confirmation_checks",
     "recoveryChecks": "recovery_checks",
+    "notificationChannelIds": "channel_ids",
+    "remindEveryMinutes": "remind_every_minutes",
 }
 
 
 def _domain_names(model: BaseModel) -> dict[str, Any]:
-    return {_DOMAIN_NAMES[k]: v for k, v in model.model_dump().items()}
+    names = {_DOMAIN_NAMES[k]: v for k, v in model.model_dump().items()}
+    if names.get("channel_ids") is not None:
+        names["channel_ids"] = tuple(names["channel_ids"])
+    return names
+
+
+def _distinct(value: list[str] | None) -> list[str] | None:
+    if value is not None and len(set(value)) != len(value):
+        raise ValueError("must not repeat a channel id")
+    return value
 
 
 def _checked_host(value: str | None) -> str | None:
@@ -99,8 +139,12 @@ class CreateTcpMonitorRequest(BaseModel):
     isEnabled: IsEnabled = True
     confirmationChecks: ConfirmationChecks = domain.CONFIRMATION_CHECKS_DEFAULT
     recoveryChecks: RecoveryChecks = domain.RECOVERY_CHECKS_DEFAULT
+    notificationChannelIds: ChannelIds = []
+    remindEveryMinutes: RemindEveryMinutes = 0
 
     _host = field_validator("host")(_checked_host)
+    _channels = field_validator("notificationChannelIds")(_distinct)
+    _remind = field_validator("remindEveryMinutes")(_reminder_interval)
 
     def to_domain(self) -> domain.NewMonitor:
         return domain.NewMonitor(**_domain_names(self))
@@ -124,8 +168,12 @@ class UpdateTcpMonitorRequest(BaseModel):
     isEnabled: IsEnabled | SkipJsonSchema[None] = None
     confirmationChecks: ConfirmationChecks | SkipJsonSchema[None] = None
     recoveryChecks: RecoveryChecks | SkipJsonSchema[None] = None
+    notificationChannelIds: ChannelIds | SkipJsonSchema[None] = None
+    remindEveryMinutes: RemindEveryMinutes | SkipJsonSchema[None] = None
 
     _host = field_validator("host")(_checked_host)
+    _channels = field_validator("notificationChannelIds")(_distinct)
+    _remind = field_validator("remindEveryMinutes")(_reminder_interval)
 
     def to_domain(self) -> domain.MonitorChanges:
         return domain.MonitorChanges(**_domain_names(self))  # unset fields stay None
@@ -163,6 +211,8 @@ class TcpMonitor(BaseModel):
         AwareDatetime | None, Field(description="When the state last changed; null while unknown")
     ]
     openIncidentId: Annotated[str | None, Field(description="The open incident, if any")]
+    notificationChannelIds: list[str]
+    remindEveryMinutes: RemindEveryMinutes
 
 
 class TcpMonitorEnvelope(BaseModel):
@@ -239,54 +289,81 @@ class Health(BaseModel):
     status: Literal["ok", "unavailable"]
 
 
-# -- JSON ------------------------------------------------------------------------------
+# -- notification channels --------------------------------------------------------------
+
+ChannelName = Annotated[str, Field(min_length=1, max_length=domain.NAME_MAX)]
+ChannelTypeName = Literal["webhook", "slack", "email", "apprise"]
 
 
-def monitor_json(m: Monitor) -> dict[str, Any]:
-    return {
-        "id": m.id,
-        "name": m.name,
-        "host": m.host,
-        "port": m.port,
-        "timeoutMs": m.timeout_ms,
-        "intervalSeconds": m.interval_s,
-        "isEnabled": m.is_enabled,
-        "lastCheckedAt": None if m.last_checked_at is None else rfc3339(m.last_checked_at),
-        "lastStatus": None if m.last_status is None else m.last_status.value,
-        "lastResponseTimeMs": m.last_response_time_ms,
-        "createdAt": rfc3339(m.created_at),
-        "updatedAt": rfc3339(m.updated_at),
-        "confirmationChecks": m.confirmation_checks,
-        "recoveryChecks": m.recovery_checks,
-        "state": m.state.value,
-        "stateChangedAt": None if m.state_changed_at is None else rfc3339(m.state_changed_at),
-        "openIncidentId": m.open_incident_id,
-    }
+class CreateNotificationChannelRequest(BaseModel):
+    model_config = ConfigDict(
+        strict=True, extra="forbid", json_schema_extra=_as_in_the_api_document
+    )
+
+    name: ChannelName
+    type: ChannelTypeName
+    config: dict[str, Any]
+    isEnabled: IsEnabled = True
 
 
-def result_json(r: domain.CheckResult) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": r.id,
-        "status": r.status.value,
-        "responseTimeMs": r.response_time_ms,
-        "checkedAt": rfc3339(r.checked_at),
-    }
-    if r.error is not None:
-        body["error"] = r.error
-    return body
+class UpdateNotificationChannelRequest(BaseModel):
+    """``type`` may be given, but not changed."""
+
+    model_config = ConfigDict(
+        strict=True, extra="forbid", json_schema_extra=_as_in_the_api_document
+    )
+
+    name: ChannelName | SkipJsonSchema[None] = None
+    type: ChannelTypeName | SkipJsonSchema[None] = None
+    config: dict[str, Any] | SkipJsonSchema[None] = None
+    isEnabled: IsEnabled | SkipJsonSchema[None] = None
 
 
-def incident_json(i: incidents.Incident) -> dict[str, Any]:
-    return {
-        "id": i.id,
-        "monitorId": i.monitor_id,
-        "status": "open" if i.is_open else "resolved",
-        "startedAt": rfc3339(i.started_at),
-        "confirmedAt": rfc3339(i.confirmed_at),
-        "resolvedAt": None if i.resolved_at is None else rfc3339(i.resolved_at),
-        "durationSeconds": None
-        if i.resolved_at is None
-        else round((i.resolved_at - i.started_at) / 1000, 3),
-        "cause": {"status": i.cause_status.value, "error": i.cause_error},
-        "endReason": None if i.end_reason is None else i.end_reason.value,
-    }
+class NotificationChannel(BaseModel):
+    id: Annotated[str, Field(pattern=r"^nch_[a-zA-Z0-9]+$")]
+    name: str
+    type: ChannelTypeName
+    config: Annotated[
+        dict[str, Any], Field(description="Slack and Apprise URLs shown as scheme://host/…")
+    ]
+    isEnabled: bool
+    disabledReason: Annotated[
+        str | None, Field(description="Why upwatch disabled it (a receiver's HTTP 410)")
+    ]
+    createdAt: AwareDatetime
+    updatedAt: AwareDatetime
+    secret: Annotated[
+        str | SkipJsonSchema[None],
+        Field(description="A webhook's signing secret: only in create and rotate-secret"),
+    ] = None
+
+
+class NotificationChannelEnvelope(BaseModel):
+    data: NotificationChannel
+
+
+class NotificationChannelList(BaseModel):
+    data: list[NotificationChannel]
+
+
+class Delivery(BaseModel):
+    id: Annotated[str, Field(pattern=r"^ndl_[a-zA-Z0-9]+$")]
+    channelId: str
+    event: Literal["incident.opened", "incident.reminder", "incident.resolved", "test"]
+    incidentId: str | None
+    monitorId: str | None
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    lastAttemptAt: AwareDatetime | None
+    lastError: str | None
+    createdAt: AwareDatetime
+    deliveredAt: AwareDatetime | None
+
+
+class DeliveryEnvelope(BaseModel):
+    data: Delivery
+
+
+class DeliveryList(BaseModel):
+    data: list[Delivery]
+    pagination: Pagination

@@ -117,3 +117,12 @@ def query_choice(request: Request, name: str, choices: tuple[str, ...]) -> str |
         message = f"must be one of: {', '.join(choices)} (at most once)"
         raise validation_error("Invalid query parameters", [{"field": name, "message": message}])
     return values[0]
+
+
+def only_query(request: Request, *names: str) -> None:
+    """400 for a query parameter the route does not take (most likely a typo: ``limt``)."""
+    unknown = sorted({k for k in request.query_params if k not in names})
+    if unknown:
+        raise validation_error(
+            "Invalid query parameters", [{"field": unknown[0], "message": "unknown parameter"}]
+        )

@@ -17,6 +17,7 @@ from functools import partial
 from upwatch.chores import Chore, Supervisor
 from upwatch.clock import Clock, SystemClock
 from upwatch.config import Settings
+from upwatch.delivery import sender
 from upwatch.domain import DueCheck, Observation, Outcome, Plan
 from upwatch.errors import DatabaseUnavailable
 from upwatch.metrics import CheckerMetrics, new_registry
@@ -34,6 +35,7 @@ POLL_INTERVAL_S = 0.25  # new, re-enabled and re-targeted monitors start within 
 CLAIM_LOOKAHEAD_MS = 500  # claim a little early, then start each check on its due time
 CLAIM_BATCH = 1_000
 PURGE_INTERVAL_S = 600.0
+REMINDER_INTERVAL_S = 10.0  # reminders are minutes apart: within 10 s is on time
 SHUTDOWN_GRACE_S = 5.0  # in-flight checks get this long to finish at shutdown
 CHORES_STOP_S = 5.0  # and the chores this long to stop
 DNS_RESOLVER_THREADS = 64  # getaddrinfo blocks a thread; the default pool has ~6
@@ -76,6 +78,7 @@ class Worker:
         )
         self.checks_run = 0
         retention_ms = settings.result_retention_days * 86_400_000
+        self.sender = sender.Sender(settings, store, self._clock)
         batch_ready = self.batcher.full
         self.chores = Supervisor(
             [
@@ -85,6 +88,13 @@ class Worker:
                 # While the database is away, the claims back off; the held schedule
                 # still needs its checks started on time.
                 Chore("running held checks", POLL_INTERVAL_S, self._run_held_if_offline),
+                Chore("writing reminders", REMINDER_INTERVAL_S, self._remind),
+                Chore(
+                    "sending notifications",
+                    sender.POLL_INTERVAL_S,
+                    self.sender.run_once,
+                    wake=self.sender.wake,
+                ),
             ],
             self._clock,
         )
@@ -264,6 +274,7 @@ class Worker:
 
     async def _shutdown(self) -> None:
         await self.chores.stop(CHORES_STOP_S)
+        await self.sender.close(SHUTDOWN_GRACE_S)
         for handle, _ in self._pending.values():
             handle.cancel()
         unstarted = [planned for _, planned in self._pending.values()]
@@ -288,6 +299,10 @@ class Worker:
             log.error(
                 "checker stopped; %d results could not be written: %s", len(self.batcher), exc
             )
+
+    async def _remind(self, at: int) -> None:
+        if await self._store.reminders.send_due(at=at):
+            self.sender.wake.set()
 
     async def _purge(self, retention_ms: int, at: int) -> None:
         purged = await self._store.results.purge(before=at - retention_ms)

@@ -89,6 +89,7 @@ async def record(
                 "cause_status": o.cause_status.value,
                 "cause_error": o.cause_error,
                 "end_reason": None,
+                "notified_at": o.confirmed_at,
             }
             for team_id, monitor_id, o in opened
         ],

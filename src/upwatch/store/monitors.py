@@ -9,22 +9,22 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from upwatch.domain import (
     Monitor,
     MonitorChanges,
-    MonitorState,
     NewMonitor,
-    Status,
     new_monitor_id,
     reschedule,
 )
 from upwatch.errors import MonitorLimitExceeded, MonitorNotFound
-from upwatch.incidents import EndReason, reset
+from upwatch.incidents import EndReason, Resolved, reset
+from upwatch.notifications import Event
+from upwatch.store import channels as channel_rows
 from upwatch.store import incidents as incident_rows
-from upwatch.store.connector import Connector, Row, Tx
+from upwatch.store import notices
+from upwatch.store.connector import Connector, Tx
 from upwatch.store.fastpath import TRACKER_COLUMNS
-from upwatch.store.results import tracker_row
+from upwatch.store.rows import MONITOR_COLUMNS, monitor, tracker_row
 from upwatch.store.tables import monitors, teams
 
-# The dataclass's fields are the table's columns, in the dataclass's order.
-COLUMNS = tuple(monitors.c[f.name] for f in fields(Monitor))
+COLUMNS = MONITOR_COLUMNS
 
 _OWNED = (monitors.c.id == bindparam("b_id")) & (monitors.c.team_id == bindparam("b_team"))
 _GET = select(*COLUMNS).where(_OWNED)
@@ -66,6 +66,7 @@ _CHANGE = (
         is_enabled=bindparam("b_is_enabled"),
         confirmation_checks=bindparam("b_confirmation_checks"),
         recovery_checks=bindparam("b_recovery_checks"),
+        remind_every_minutes=bindparam("b_remind_every_minutes"),
         updated_at=bindparam("b_updated_at"),
         next_due_at=bindparam("b_next_due_at"),
         generation=bindparam("b_generation"),
@@ -77,30 +78,6 @@ _RESET_STATE = (
     .where(monitors.c.id == bindparam("b_id"))
     .values({c: bindparam(f"b_{c}") for c in TRACKER_COLUMNS})
 )
-
-
-def monitor(row: Row) -> Monitor:
-    """From COLUMNS (further columns are ignored)."""
-    return Monitor(
-        id=row.id,
-        team_id=row.team_id,
-        name=row.name,
-        host=row.host,
-        port=row.port,
-        timeout_ms=row.timeout_ms,
-        interval_s=row.interval_s,
-        is_enabled=row.is_enabled,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        last_checked_at=row.last_checked_at,
-        last_status=Status(row.last_status) if row.last_status else None,
-        last_response_time_ms=row.last_response_time_ms,
-        confirmation_checks=row.confirmation_checks,
-        recovery_checks=row.recovery_checks,
-        state=MonitorState(row.state),
-        state_changed_at=row.state_changed_at,
-        open_incident_id=row.open_incident_id,
-    )
 
 
 class Monitors:
@@ -120,6 +97,8 @@ class Monitors:
             is_enabled=new.is_enabled,
             confirmation_checks=new.confirmation_checks,
             recovery_checks=new.recovery_checks,
+            channel_ids=new.channel_ids,
+            remind_every_minutes=new.remind_every_minutes,
             created_at=at,
             updated_at=at,
             last_checked_at=None,
@@ -133,21 +112,25 @@ class Monitors:
             if taken != 1:
                 raise MonitorLimitExceeded
             # A new monitor is due at once.
-            row = {**asdict(created), "state": created.state.value, "next_due_at": at}
-            await tx.execute(_INSERT, row)
+            row = {k: v for k, v in asdict(created).items() if k in monitors.c}
+            await tx.execute(_INSERT, {**row, "state": created.state.value, "next_due_at": at})
+            if created.channel_ids:
+                await channel_rows.link(tx, team_id, created.id, created.channel_ids)
         return created
 
     async def get(self, team_id: int, monitor_id: str) -> Monitor:
         async with self._db.read() as reads:
             row = await reads.first(_GET, {"b_id": monitor_id, "b_team": team_id})
-        if row is None:
-            raise MonitorNotFound
-        return monitor(row)
+            if row is None:
+                raise MonitorNotFound
+            links = await channel_rows.ids_of(reads, [monitor_id])
+        return replace(monitor(row), channel_ids=links.get(monitor_id, ()))
 
     async def list_for(self, team_id: int) -> list[Monitor]:
         async with self._db.read() as reads:
             rows = await reads.rows(_LIST, {"b_team": team_id})
-        return [monitor(r) for r in rows]
+            links = await channel_rows.ids_of_team(reads, team_id)
+        return [replace(monitor(r), channel_ids=links.get(r.id, ())) for r in rows]
 
     async def require(self, team_id: int, monitor_id: str) -> None:
         """Raise MonitorNotFound unless the team has this monitor."""
@@ -163,7 +146,8 @@ class Monitors:
             row = await tx.first(_LOCK, {"b_id": monitor_id, "b_team": team_id})
             if row is None:
                 raise MonitorNotFound
-            before = monitor(row)
+            links = await channel_rows.ids_of(tx, [monitor_id])
+            before = replace(monitor(row), channel_ids=links.get(monitor_id, ()))
             plan = reschedule(before, changes, at)
             given = {f.name: getattr(changes, f.name) for f in fields(MonitorChanges)}
             after = replace(
@@ -181,6 +165,7 @@ class Monitors:
                     "b_is_enabled": after.is_enabled,
                     "b_confirmation_checks": after.confirmation_checks,
                     "b_recovery_checks": after.recovery_checks,
+                    "b_remind_every_minutes": after.remind_every_minutes,
                     "b_updated_at": at,
                     "b_next_due_at": row.next_due_at
                     if plan.next_due_at is None
@@ -188,14 +173,24 @@ class Monitors:
                     "b_generation": row.generation + 1 if plan.new_generation else row.generation,
                 },
             )
+            if changes.channel_ids is not None:
+                await channel_rows.link(tx, team_id, monitor_id, changes.channel_ids)
             if plan.new_generation:
                 after = await _reset_state(tx, before, after, at)
         return after
 
-    async def delete(self, team_id: int, monitor_id: str) -> None:
+    async def delete(self, team_id: int, monitor_id: str, *, at: int) -> None:
+        """The monitor goes with its results and incidents; an open incident is first
+        ended (``deleted``) and its channels told, in the same transaction."""
         async with self._db.write() as tx:
-            if await tx.execute(_DELETE, {"b_id": monitor_id, "b_team": team_id}) != 1:
+            row = await tx.first(_LOCK, {"b_id": monitor_id, "b_team": team_id})
+            if row is None:
                 raise MonitorNotFound
+            if row.open_incident_id is not None:
+                ended = Resolved(row.open_incident_id, at, EndReason.DELETED)
+                await incident_rows.record(tx, [], [ended])
+                await notices.notify(tx, [(ended.incident_id, Event.RESOLVED)], at=at)
+            await tx.execute(_DELETE, {"b_id": monitor_id, "b_team": team_id})
             await tx.execute(_GIVE_SLOT, {"b_team": team_id})
 
 
@@ -208,6 +203,7 @@ async def _reset_state(tx: Tx, before: Monitor, after: Monitor, at: int) -> Moni
     await tx.execute(_RESET_STATE, {"b_id": before.id, **{f"b_{k}": v for k, v in values.items()}})
     if ended is not None:
         await incident_rows.record(tx, [], [ended])
+        await notices.notify(tx, [(ended.incident_id, Event.RESOLVED)], at=at)
     return replace(
         after,
         state=tracker.state,

@@ -9,10 +9,12 @@ from collections.abc import Sequence
 
 from sqlalchemy import bindparam, delete, select, update
 
-from upwatch.domain import CheckResult, MonitorState, Observation, Status, new_result_id
+from upwatch.domain import CheckResult, Observation, Status, new_result_id
 from upwatch.errors import MonitorNotFound
-from upwatch.incidents import Opened, Resolved, Tracker, advance
+from upwatch.incidents import Opened, Resolved, advance
+from upwatch.notifications import Event
 from upwatch.store import incidents as incident_rows
+from upwatch.store import notices
 from upwatch.store.connector import Connector, Row, Tx
 from upwatch.store.fastpath import (
     RESULT_COLUMNS,
@@ -20,8 +22,8 @@ from upwatch.store.fastpath import (
     FreshRow,
     LiveRow,
     StaleRow,
-    TrackerRow,
 )
+from upwatch.store.rows import tracker, tracker_row
 from upwatch.store.tables import check_results, monitors
 
 PURGE_CHUNK_ROWS = 5_000
@@ -93,6 +95,9 @@ async def insert(tx: Tx, fast: FastPath, observations: Sequence[Observation]) ->
         await fast.update_monitors(tx.driver, fresh, stale)
         if opened or ended:
             await incident_rows.record(tx, opened, ended)
+            changes = [(o.incident_id, Event.OPENED) for _, _, o in opened]
+            changes += [(e.incident_id, Event.RESOLVED) for e in ended]
+            await notices.notify(tx, changes, at=max(r.checked_at for r in stored))
     return stored
 
 
@@ -160,12 +165,12 @@ def _monitor_updates(
         if m.last_checked_at is not None and newest.checked_at < m.last_checked_at:
             stale.append(StaleRow(monitor_id, len(results)))
             continue
-        tracker = _tracker(m.tracker)
+        state = tracker(m.tracker)
         for r in results:
             if m.last_checked_at is not None and r.checked_at <= m.last_checked_at:
                 continue  # older than (or as old as) a result already applied
-            tracker, change = advance(
-                tracker,
+            state, change = advance(
+                state,
                 r.status,
                 r.error,
                 r.checked_at,
@@ -183,33 +188,7 @@ def _monitor_updates(
                 newest.checked_at,
                 newest.status.value,
                 newest.response_time_ms,
-                tracker_row(tracker),
+                tracker_row(state),
             )
         )
     return fresh, stale, opened, ended
-
-
-def _tracker(row: TrackerRow) -> Tracker:
-    return Tracker(
-        state=MonitorState(row.state),
-        state_changed_at=row.state_changed_at,
-        open_incident_id=row.open_incident_id,
-        run_failing=row.run_failing,
-        run_length=row.run_length,
-        run_started_at=row.run_started_at,
-        cause_status=None if row.cause_status is None else Status(row.cause_status),
-        cause_error=row.cause_error,
-    )
-
-
-def tracker_row(t: Tracker) -> TrackerRow:
-    return TrackerRow(
-        t.state.value,
-        t.state_changed_at,
-        t.open_incident_id,
-        t.run_failing,
-        t.run_length,
-        t.run_started_at,
-        None if t.cause_status is None else t.cause_status.value,
-        t.cause_error,
-    )

@@ -5,6 +5,9 @@
     store.monitors   monitors                              store/monitors.py
     store.results    check results (and the state they move)   store/results.py
     store.incidents  incidents                             store/incidents.py
+    store.channels   notification channels                 store/channels.py
+    store.deliveries the notifications outbox              store/deliveries.py
+    store.reminders  reminders of open incidents           store/notices.py
     store.schedule   the checker's claims and repairs      store/schedule.py
 
 Methods take ``at`` (ms) where time matters: only callers read the clock. A change that
@@ -18,11 +21,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from upwatch.errors import DatabaseUnavailable
+from upwatch.store.channels import Channels
 from upwatch.store.connector import Connector, connector_for
+from upwatch.store.deliveries import Deliveries
 from upwatch.store.fastpath import fastpath_for
 from upwatch.store.incidents import Incidents
 from upwatch.store.keys import Keys
 from upwatch.store.monitors import Monitors
+from upwatch.store.notices import Reminders
 from upwatch.store.results import Results
 from upwatch.store.schedule import Schedule
 from upwatch.store.teams import Teams
@@ -41,6 +47,9 @@ class Store:
         self.results = Results(self.db, fast)
         self.schedule = Schedule(self.db, fast)
         self.incidents = Incidents(self.db)
+        self.channels = Channels(self.db)
+        self.deliveries = Deliveries(self.db)
+        self.reminders = Reminders(self.db)
 
     @property
     def engine(self) -> AsyncEngine:

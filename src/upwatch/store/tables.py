@@ -4,6 +4,7 @@ exact to the millisecond and identical on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -82,6 +83,7 @@ monitors = Table(
     # results in the same transaction).
     Column("confirmation_checks", Integer, nullable=False, server_default="2"),
     Column("recovery_checks", Integer, nullable=False, server_default="1"),
+    Column("remind_every_minutes", Integer, nullable=False, server_default="0"),
     Column("state", String(16), nullable=False, server_default="unknown"),
     Column("state_changed_at", BigInteger, nullable=True),
     Column("open_incident_id", String(32), nullable=True),
@@ -132,8 +134,81 @@ incidents = Table(
     Column("cause_status", String(16), nullable=False),
     Column("cause_error", String(255), nullable=True),
     Column("end_reason", String(16), nullable=True),
+    # When the monitor's channels were last told about it (opened, or reminded).
+    Column("notified_at", BigInteger, nullable=True),
     CheckConstraint("status IN ('open', 'resolved')", name="status"),
     # "The team's incidents, newest first" and "this monitor's" are index range scans.
     Index("ix_incidents_team_newest", "team_id", "started_at", "id"),
     Index("ix_incidents_monitor_newest", "monitor_id", "started_at", "id"),
+)
+
+notification_channels = Table(
+    "notification_channels",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "team_id", Integer, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("name", String(255), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("config", JSON, nullable=False),  # the destination: secret (never returned)
+    Column("secret", String(64), nullable=True),  # webhook signing secret (whsec_…)
+    Column("is_enabled", Boolean(create_constraint=False), nullable=False),
+    Column("disabled_reason", String(255), nullable=True),  # e.g. "HTTP 410 Gone"
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    CheckConstraint("type IN ('webhook', 'slack', 'email', 'apprise')", name="type"),
+)
+
+monitor_channels = Table(
+    "monitor_channels",
+    metadata,
+    Column(
+        "monitor_id",
+        String(32),
+        ForeignKey("monitors.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "channel_id",
+        String(32),
+        ForeignKey("notification_channels.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+    Column("position", Integer, nullable=False),  # the order the API was given them in
+)
+
+# The outbox: written in the transaction of the incident change that causes it, sent
+# by any serve or worker process (claims move next_attempt_at, as for checks).
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("team_id", Integer, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "channel_id",
+        String(32),
+        ForeignKey("notification_channels.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event", String(32), nullable=False),
+    Column("incident_id", String(32), nullable=True),
+    Column("monitor_id", String(32), nullable=True),
+    Column("payload", JSON, nullable=False),  # what to say, fixed when it was created
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("last_attempt_at", BigInteger, nullable=True),
+    Column("last_error", String(255), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("delivered_at", BigInteger, nullable=True),
+    CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+    Index(
+        "ix_deliveries_due",
+        "next_attempt_at",
+        postgresql_where=text("status = 'pending'"),
+        sqlite_where=text("status = 'pending'"),
+    ),
+    Index("ix_deliveries_channel_newest", "channel_id", "created_at", "id"),
 )

@@ -120,3 +120,31 @@ async def test_read_only_fields_are_unknown_in_requests(api: Api, field: str) ->
     r = await api.call("POST", "/v1/tcp-monitors", json={**VALID, field: None})
     assert r.status_code == 400
     assert r.json()["error"]["details"][0]["field"] == field
+
+
+@pytest.mark.parametrize("value", [1, 4, 10081, -1, "5", None, 5.0])
+async def test_bad_reminder_intervals_are_400(api: Api, value: Any) -> None:
+    r = await api.call("POST", "/v1/tcp-monitors", json={**VALID, "remindEveryMinutes": value})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["details"][0]["field"] == "remindEveryMinutes"
+
+
+@pytest.mark.parametrize("value", [0, 5, 10080])
+async def test_reminder_intervals_at_the_bounds_are_accepted(api: Api, value: int) -> None:
+    made = await api.create({**VALID, "remindEveryMinutes": value})
+    assert made["remindEveryMinutes"] == value
+
+
+async def test_unknown_query_parameters_are_400_where_a_route_takes_some(api: Api) -> None:
+    monitor = await api.create()
+    for path in (
+        "/v1/incidents?limt=5",
+        f"/v1/tcp-monitors/{monitor['id']}/incidents?state=open",
+        f"/v1/tcp-monitors/{monitor['id']}/results?page=2",
+    ):
+        r = await api.call("GET", path)
+        assert r.status_code == 400, path
+        assert r.json()["error"]["details"][0]["message"] == "unknown parameter"
+    other = await api.call("GET", "/v1/tcp-monitors/tcpm_missing/results?page=2")
+    assert other.status_code == 404  # 404 before 400
+    assert (await api.call("GET", "/v1/tcp-monitors?anything=1")).status_code == 200

@@ -11,10 +11,11 @@ from starlette.responses import Response
 from upwatch.api import openapi
 from upwatch.api.deps import Deps, Reader
 from upwatch.api.errors import ApiError
-from upwatch.api.models import IncidentList, incident_json
-from upwatch.api.parsing import MAX_OFFSET, query_choice, query_int
+from upwatch.api.models import IncidentList
+from upwatch.api.parsing import MAX_OFFSET, only_query, query_choice, query_int
 from upwatch.api.responses import JSON
 from upwatch.api.routes.monitors import PREFIX, monitor_id_or_404
+from upwatch.wire import incident_json
 
 LIMIT_DEFAULT, LIMIT_MAX = 50, 200
 STATUSES = ("open", "resolved")
@@ -68,6 +69,7 @@ async def list_monitor_incidents(
 ) -> Response:
     monitor_id = monitor_id_or_404(monitor_id)
     try:
+        only_query(request, "limit", "offset")
         limit, offset = _page(request)
     except ApiError:
         await s.store.monitors.require(who.team_id, monitor_id)  # 404 before 400
@@ -88,6 +90,7 @@ async def list_monitor_incidents(
     openapi_extra={"parameters": [_STATUS, *_PAGE]},
 )
 async def list_incidents(request: Request, who: Reader, s: Deps) -> Response:
+    only_query(request, "status", "limit", "offset")
     status = query_choice(request, "status", STATUSES)
     limit, offset = _page(request)
     found, total = await s.store.incidents.of_team(

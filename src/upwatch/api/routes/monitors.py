@@ -15,11 +15,11 @@ from upwatch.api.models import (
     TcpMonitorEnvelope,
     TcpMonitorList,
     UpdateTcpMonitorRequest,
-    monitor_json,
 )
 from upwatch.api.parsing import read_json
 from upwatch.api.responses import JSON
 from upwatch.errors import MonitorNotFound
+from upwatch.wire import monitor_json
 
 PREFIX = "/v1/tcp-monitors"
 _MONITOR_ID = re.compile(r"^tcpm_[A-Za-z0-9]{1,27}$")
@@ -134,5 +134,5 @@ async def update_monitor(request: Request, monitor_id: str, who: Writer, s: Deps
     },
 )
 async def delete_monitor(monitor_id: str, who: Writer, s: Deps) -> Response:
-    await s.store.monitors.delete(who.team_id, monitor_id_or_404(monitor_id))
+    await s.store.monitors.delete(who.team_id, monitor_id_or_404(monitor_id), at=s.clock.now_ms())
     return Response(status_code=204)

@@ -8,10 +8,11 @@ from starlette.responses import Response
 from upwatch.api import openapi
 from upwatch.api.deps import Deps, Reader
 from upwatch.api.errors import ApiError
-from upwatch.api.models import CheckResultList, result_json
-from upwatch.api.parsing import MAX_OFFSET, query_int
+from upwatch.api.models import CheckResultList
+from upwatch.api.parsing import MAX_OFFSET, only_query, query_int
 from upwatch.api.responses import JSON
 from upwatch.api.routes.monitors import PREFIX, monitor_id_or_404
+from upwatch.wire import result_json
 
 LIMIT_DEFAULT, LIMIT_MAX = 50, 200
 
@@ -48,6 +49,7 @@ _PAGE_PARAMETERS = {
 async def list_results(request: Request, monitor_id: str, who: Reader, s: Deps) -> Response:
     monitor_id = monitor_id_or_404(monitor_id)
     try:
+        only_query(request, "limit", "offset")
         limit = query_int(request, "limit", default=LIMIT_DEFAULT, low=1, high=LIMIT_MAX)
         offset = query_int(request, "offset", default=0, low=0, high=MAX_OFFSET)
     except ApiError:

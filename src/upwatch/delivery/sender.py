@@ -1,0 +1,95 @@
+"""The sender: a chore of ``serve``'s checker and of every ``worker`` (never of ``api``)
+that claims due deliveries and sends each in a task of its own, at most
+``UPWATCH_MAX_SENDS_IN_FLIGHT`` at once: a slow or dead receiver holds only its own
+slots, and a send never holds up a check (it waits on its socket, not the loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+
+from upwatch.clock import Clock
+from upwatch.config import Settings
+from upwatch.delivery import transports
+from upwatch.errors import DatabaseUnavailable
+from upwatch.notifications import Channel, Delivery
+from upwatch.store import Store
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL_S = 1.0
+# A claimed delivery is left to this process for this long: an attempt takes at most
+# ATTEMPT_TIMEOUT_S, so only a process that died mid-send lets another retry it.
+LEASE_MS = 60_000
+
+
+class Sender:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        clock: Clock,
+        *,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._clock = clock
+        self._client = client or transports.new_client()
+        self._policy = settings.target_policy
+        self._in_flight: set[asyncio.Task[Delivery | None]] = set()
+        self.wake = asyncio.Event()  # set: look for due deliveries now
+        self.sent = 0  # attempts made
+
+    async def run_once(self, at: int) -> int:
+        """Claim what is due and start sending it; returns how many were started."""
+        free = self._settings.max_sends_in_flight - len(self._in_flight)
+        if free <= 0:
+            return 0
+        claimed = await self._store.deliveries.claim(at=at, limit=free, lease_ms=LEASE_MS)
+        for d, c in claimed:
+            task = asyncio.create_task(self._deliver_logged(d, c), name=f"upwatch-send-{d.id}")
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+        return len(claimed)
+
+    async def _deliver_logged(self, d: Delivery, c: Channel) -> Delivery | None:
+        """``deliver``, in a task of its own: a failure is logged, and the delivery stays
+        leased and is tried again when the lease runs out."""
+        try:
+            return await self.deliver(d, c)
+        except DatabaseUnavailable as exc:
+            log.warning("could not record delivery %s: %s; retried after its lease", d.id, exc)
+        except Exception:
+            log.exception("sending delivery %s failed unexpectedly; retried after its lease", d.id)
+        return None
+
+    async def deliver(self, d: Delivery, c: Channel) -> Delivery:
+        """One attempt, recorded; returns the delivery as it now is."""
+        outcome = await transports.attempt(
+            self._client,
+            self._policy,
+            d,
+            c,
+            now=self._clock.now_ms(),
+            public_url=self._settings.public_url,
+        )
+        self.sent += 1
+        if not outcome.delivered:
+            log.info("delivery %s to channel %s failed: %s", d.id, c.id, outcome.error)
+        if outcome.disable:
+            log.warning("channel %s disabled: %s", c.id, outcome.disable)
+        return await self._store.deliveries.record(d, outcome, at=self._clock.now_ms())
+
+    async def close(self, deadline_s: float) -> None:
+        """Let sends in flight finish (or drop them after ``deadline_s``: their lease
+        runs out and another process sends them), then close the HTTP client."""
+        if self._in_flight:
+            _, late = await asyncio.wait(self._in_flight, timeout=deadline_s)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("%d notifications still sending at shutdown: left to retry", len(late))
+        await self._client.aclose()

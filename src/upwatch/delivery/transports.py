@@ -1,0 +1,134 @@
+"""One attempt at one delivery, over HTTP: a webhook signed as Standard Webhooks says
+(the ``standardwebhooks`` package signs), or a Slack-compatible incoming webhook.
+
+The destination is judged as monitor targets are (UPWATCH_TARGET_DENY / ALLOW) on the
+addresses its name resolves to, at every attempt; the request then goes to that name,
+so a name that resolves differently between the two (DNS rebinding) is the gap left:
+README "Alerting" says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import httpx
+from standardwebhooks import Webhook
+
+from upwatch.domain import TARGET_NOT_ALLOWED, TargetPolicy
+from upwatch.notifications import Channel, ChannelType, Delivery, Event, retry_at, slack_payload
+from upwatch.store.deliveries import Outcome
+
+ATTEMPT_TIMEOUT_S = 10.0
+USER_AGENT = "upwatch-notifications"
+
+
+def new_client() -> httpx.AsyncClient:
+    """No redirects (a 3xx is a failed attempt: the channel's URL is what was asked for),
+    no cookies, no proxy from the environment."""
+    return httpx.AsyncClient(
+        timeout=ATTEMPT_TIMEOUT_S,
+        follow_redirects=False,
+        trust_env=False,
+        headers={"User-Agent": USER_AGENT},
+    )
+
+
+async def attempt(
+    client: httpx.AsyncClient,
+    policy: TargetPolicy,
+    d: Delivery,
+    c: Channel,
+    *,
+    now: int,
+    public_url: str,
+) -> Outcome:
+    """Send ``d`` to ``c`` once; says what happened and, on failure, when to retry."""
+    if not c.is_enabled:
+        return Outcome(False, error="Channel disabled")
+    if c.type not in (ChannelType.WEBHOOK, ChannelType.SLACK):
+        return Outcome(False, error=f"Channel type {c.type.value} cannot be sent yet")
+    url = str(c.config["url"])
+    refused = await _refused(policy, url)
+    if refused is not None:
+        return _failed(d, refused, now, None)
+    body, headers = _request(d, c, now=now, public_url=public_url)
+    try:
+        response = await client.post(url, content=body, headers=headers)
+    except httpx.TimeoutException:
+        return _failed(d, f"Timed out after {ATTEMPT_TIMEOUT_S:g} s", now, None)
+    except httpx.HTTPError as exc:
+        return _failed(d, _describe(exc), now, None)
+    status = response.status_code
+    if 200 <= status < 300:
+        return Outcome(True)
+    if status == 410:
+        return Outcome(False, error="HTTP 410", disable="The receiver answered HTTP 410 Gone")
+    return _failed(d, f"HTTP {status}", now, _retry_after_s(response))
+
+
+def _request(d: Delivery, c: Channel, *, now: int, public_url: str) -> tuple[bytes, dict[str, str]]:
+    headers = {"Content-Type": "application/json"}
+    if c.type is ChannelType.SLACK:
+        event = Event(d.payload["type"])
+        link = _link(public_url, d.monitor_id)
+        return json.dumps(slack_payload(event, d.payload["data"], link)).encode(), headers
+    text = json.dumps(d.payload, separators=(",", ":"), ensure_ascii=False)
+    assert c.secret is not None
+    sent_at = datetime.fromtimestamp(now // 1000, tz=UTC)
+    headers |= {
+        "webhook-id": d.id,  # the same on every retry: receivers deduplicate on it
+        "webhook-timestamp": str(now // 1000),
+        "webhook-signature": Webhook(c.secret).sign(d.id, sent_at, text),
+    }
+    return text.encode(), headers
+
+
+def _link(public_url: str, monitor_id: str | None) -> str | None:
+    if not public_url or monitor_id is None:
+        return None
+    return f"{public_url.rstrip('/')}/monitors/{monitor_id}"
+
+
+async def _refused(policy: TargetPolicy, url: str) -> str | None:
+    """Why the destination may not be sent to, or None."""
+    parts = urlsplit(url)
+    host = parts.hostname
+    if not host:
+        return "URL has no host"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return f"DNS lookup failed: {exc.strerror or exc}"
+    addresses = {str(info[4][0]) for info in infos}
+    if not all(policy.permits(a) for a in addresses):
+        return TARGET_NOT_ALLOWED
+    return None
+
+
+def _failed(d: Delivery, error: str, now: int, retry_after_s: int | None) -> Outcome:
+    return Outcome(
+        False,
+        error=error[:255],
+        retry_at=retry_at(d.attempts + 1, now, d.created_at, retry_after_s=retry_after_s),
+    )
+
+
+def _retry_after_s(response: httpx.Response) -> int | None:
+    value = response.headers.get("retry-after", "")
+    return int(value) if value.isdigit() and len(value) < 8 else None
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "Connection refused"
+        if isinstance(cause, ConnectionResetError):
+            return "Connection reset"
+        cause = cause.__cause__ or cause.__context__
+    return str(exc).strip() or type(exc).__name__

@@ -1,0 +1,104 @@
+"""The API's JSON objects, built from domain objects: the responses, and the payloads of
+notifications, which carry the same objects (SPEC §7)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from upwatch.domain import CheckResult, Monitor, rfc3339
+from upwatch.incidents import Incident
+from upwatch.notifications import Channel, ChannelType, Delivery
+
+
+def monitor_json(m: Monitor) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "name": m.name,
+        "host": m.host,
+        "port": m.port,
+        "timeoutMs": m.timeout_ms,
+        "intervalSeconds": m.interval_s,
+        "isEnabled": m.is_enabled,
+        "lastCheckedAt": None if m.last_checked_at is None else rfc3339(m.last_checked_at),
+        "lastStatus": None if m.last_status is None else m.last_status.value,
+        "lastResponseTimeMs": m.last_response_time_ms,
+        "createdAt": rfc3339(m.created_at),
+        "updatedAt": rfc3339(m.updated_at),
+        "confirmationChecks": m.confirmation_checks,
+        "recoveryChecks": m.recovery_checks,
+        "state": m.state.value,
+        "stateChangedAt": None if m.state_changed_at is None else rfc3339(m.state_changed_at),
+        "openIncidentId": m.open_incident_id,
+        "notificationChannelIds": list(m.channel_ids),
+        "remindEveryMinutes": m.remind_every_minutes,
+    }
+
+
+def result_json(r: CheckResult) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": r.id,
+        "status": r.status.value,
+        "responseTimeMs": r.response_time_ms,
+        "checkedAt": rfc3339(r.checked_at),
+    }
+    if r.error is not None:
+        body["error"] = r.error
+    return body
+
+
+def incident_json(i: Incident) -> dict[str, Any]:
+    return {
+        "id": i.id,
+        "monitorId": i.monitor_id,
+        "status": "open" if i.is_open else "resolved",
+        "startedAt": rfc3339(i.started_at),
+        "confirmedAt": rfc3339(i.confirmed_at),
+        "resolvedAt": None if i.resolved_at is None else rfc3339(i.resolved_at),
+        "durationSeconds": None
+        if i.resolved_at is None
+        else round((i.resolved_at - i.started_at) / 1000, 3),
+        "cause": {"status": i.cause_status.value, "error": i.cause_error},
+        "endReason": None if i.end_reason is None else i.end_reason.value,
+    }
+
+
+def channel_json(c: Channel, *, with_secret: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": c.id,
+        "name": c.name,
+        "type": c.type.value,
+        "config": shown_config(c),
+        "isEnabled": c.is_enabled,
+        "disabledReason": c.disabled_reason,
+        "createdAt": rfc3339(c.created_at),
+        "updatedAt": rfc3339(c.updated_at),
+    }
+    if with_secret and c.secret is not None:
+        body["secret"] = c.secret
+    return body
+
+
+def shown_config(c: Channel) -> dict[str, Any]:
+    """A channel's config as the API shows it: the URLs of Slack and Apprise channels
+    are secrets (whoever has one can post), so only ``scheme://host/…`` is shown."""
+    if c.type in (ChannelType.SLACK, ChannelType.APPRISE):
+        parts = urlsplit(str(c.config.get("url", "")))
+        return {**c.config, "url": f"{parts.scheme}://{parts.hostname or ''}/…"}
+    return dict(c.config)
+
+
+def delivery_json(d: Delivery) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "channelId": d.channel_id,
+        "event": d.event.value,
+        "incidentId": d.incident_id,
+        "monitorId": d.monitor_id,
+        "status": d.status.value,
+        "attempts": d.attempts,
+        "lastAttemptAt": None if d.last_attempt_at is None else rfc3339(d.last_attempt_at),
+        "lastError": d.last_error,
+        "createdAt": rfc3339(d.created_at),
+        "deliveredAt": None if d.delivered_at is None else rfc3339(d.delivered_at),
+    }
