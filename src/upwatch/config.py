@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     target_allow: str = ""
     # Where people reach this upwatch: notifications link to the monitor's page there.
     public_url: Annotated[str, Field(pattern=r"^(https?://[^\s/]+(/\S*)?)?$")] = ""
+    # E-mail channels send through this server: smtp://user:pass@host:587 (STARTTLS when
+    # the server offers it) or smtps://…:465 (TLS from the start). Empty: no e-mail.
+    smtp_url: Annotated[str, Field(pattern=r"^(smtps?://\S+)?$")] = ""
+    smtp_from: str = "upwatch@localhost"
     # Notifications sent at once by one process; a slow receiver holds only its own.
     max_sends_in_flight: Annotated[int, Field(ge=1, le=10_000)] = 64
 

@@ -103,6 +103,7 @@ class Monitor:
     open_incident_id: str | None = None
     channel_ids: tuple[str, ...] = ()  # the notification channels it notifies, in order
     remind_every_minutes: int = 0
+    in_maintenance: bool = False  # in a maintenance window when it was read
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,3 +60,15 @@ class UnknownChannels(UpwatchError):
     def __init__(self, ids: list[str]) -> None:
         super().__init__(f"unknown notification channel: {', '.join(ids)}")
         self.ids = ids
+
+
+class WindowNotFound(NotFound):
+    """Maintenance window not found."""
+
+
+class MonitorsUnknown(UpwatchError):
+    """Unknown TCP monitor."""
+
+    def __init__(self, ids: list[str]) -> None:
+        super().__init__(f"unknown TCP monitor: {', '.join(ids)}")
+        self.ids = ids

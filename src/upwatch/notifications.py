@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import html
 import random
 import secrets
 from collections.abc import Mapping
@@ -142,6 +143,17 @@ def message_text(event: Event, data: Mapping[str, Any], link: str | None) -> str
     if link:
         lines.append(link)
     return "\n".join(lines)
+
+
+def email_subject(event: Event, data: Mapping[str, Any]) -> str:
+    return headline(event, data)
+
+
+def email_html(event: Event, data: Mapping[str, Any], link: str | None) -> str:
+    """The HTML part: the headline, and the link as a link."""
+    text = html.escape(headline(event, data))
+    more = f'<p><a href="{html.escape(link)}">Open in upwatch</a></p>' if link else ""
+    return f"<html><body><p><strong>{text}</strong></p>{more}</body></html>"
 
 
 def slack_payload(event: Event, data: Mapping[str, Any], link: str | None) -> dict[str, Any]:

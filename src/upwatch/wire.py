@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from upwatch.domain import CheckResult, Monitor, rfc3339
 from upwatch.incidents import Incident
+from upwatch.maintenance import Once, Window, active, next_window
 from upwatch.notifications import Channel, ChannelType, Delivery
 
 
@@ -32,6 +33,7 @@ def monitor_json(m: Monitor) -> dict[str, Any]:
         "openIncidentId": m.open_incident_id,
         "notificationChannelIds": list(m.channel_ids),
         "remindEveryMinutes": m.remind_every_minutes,
+        "inMaintenance": m.in_maintenance,
     }
 
 
@@ -101,4 +103,36 @@ def delivery_json(d: Delivery) -> dict[str, Any]:
         "lastError": d.last_error,
         "createdAt": rfc3339(d.created_at),
         "deliveredAt": None if d.delivered_at is None else rfc3339(d.delivered_at),
+    }
+
+
+def window_json(w: Window, *, at: int) -> dict[str, Any]:
+    s = w.schedule
+    if isinstance(s, Once):
+        schedule: dict[str, Any] = {
+            "type": "once",
+            "startsAt": rfc3339(s.starts_at),
+            "endsAt": rfc3339(s.ends_at),
+        }
+    else:
+        schedule = {
+            "type": "recurring",
+            "rrule": s.rrule,
+            "startTime": s.start_time,
+            "durationMinutes": s.duration_minutes,
+            "timezone": s.timezone,
+            "startsOn": s.starts_on,
+        }
+    upcoming = next_window(s, at)
+    return {
+        "id": w.id,
+        "name": w.name,
+        "monitorIds": list(w.monitor_ids),
+        "schedule": schedule,
+        "active": active(s, at),
+        "nextWindow": None
+        if upcoming is None
+        else {"startsAt": rfc3339(upcoming[0]), "endsAt": rfc3339(upcoming[1])},
+        "createdAt": rfc3339(w.created_at),
+        "updatedAt": rfc3339(w.updated_at),
     }

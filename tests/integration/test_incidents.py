@@ -17,6 +17,7 @@ from upwatch.domain import (
 )
 from upwatch.errors import MonitorNotFound
 from upwatch.incidents import EndReason
+from upwatch.maintenance import Once
 from upwatch.scheduler.planning import plan
 from upwatch.store import Store
 
@@ -155,3 +156,34 @@ async def test_deleting_a_monitor_removes_its_incidents(store: Store) -> None:
     await store.results.save([seen(check, T0 + 10 * S, Status.DOWN)])
     await store.monitors.delete(team, monitor_id, at=T0 + 20 * S)
     assert await store.incidents.of_team(team, is_open=None, limit=50, offset=0) == ([], 0)
+
+
+async def test_no_incident_opens_in_a_maintenance_window(store: Store) -> None:
+    team, monitor_id, check = await setup(store, confirmation_checks=1)
+    window = Once(T0 + 5 * S, T0 + 25 * S)
+    await store.windows.create(
+        team, name="upgrade", monitor_ids=[monitor_id], schedule=window, at=T0
+    )
+    await store.results.save(
+        [seen(check, T0 + 10 * S, Status.DOWN), seen(check, T0 + 20 * S, Status.DOWN)]
+    )
+    m = await store.monitors.get(team, monitor_id, at=T0 + 20 * S)
+    assert (m.state, m.open_incident_id, m.in_maintenance) == (MonitorState.UNKNOWN, None, True)
+    assert await store.incidents.of_monitor(team, monitor_id, limit=10, offset=0) == ([], 0)
+    _, total = await store.results.page(team, monitor_id, limit=10, offset=0)
+    assert total == 2  # still checked and stored
+    await store.results.save([seen(check, T0 + 30 * S, Status.DOWN)])  # after the window
+    m = await store.monitors.get(team, monitor_id, at=T0 + 30 * S)
+    assert (m.state, m.in_maintenance) == (MonitorState.DOWN, False)
+    [opened], _ = await store.incidents.of_monitor(team, monitor_id, limit=10, offset=0)
+    assert opened.started_at == T0 + 30 * S  # the failures in the window did not count
+
+
+async def test_an_open_incident_may_resolve_in_a_window(store: Store) -> None:
+    team, monitor_id, check = await setup(store, confirmation_checks=1)
+    await store.results.save([seen(check, T0 + 10 * S, Status.DOWN)])
+    everything = Once(T0 + 15 * S, T0 + 60 * S)
+    await store.windows.create(team, name="all", monitor_ids=[], schedule=everything, at=T0)
+    await store.results.save([seen(check, T0 + 20 * S, Status.UP)])
+    [resolved], _ = await store.incidents.of_monitor(team, monitor_id, limit=10, offset=0)
+    assert (resolved.is_open, resolved.resolved_at) == (False, T0 + 20 * S)

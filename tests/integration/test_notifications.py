@@ -4,17 +4,24 @@ here with the standard library, independently of the signing package), retries w
 the same webhook-id, Retry-After, 410, 24 h, Slack's message, and what deleting does."""
 
 import base64
+import email.policy
 import hashlib
 import hmac
+from email.message import EmailMessage
+from email.parser import BytesParser
 from functools import partial
 from typing import Any
 
+from aiosmtpd.controller import Controller
+
 from tests.support.listeners import closed_port
 from tests.support.receivers import Received, receiving
+from tests.support.servers import free_port
 from upwatch.clock import FakeClock
 from upwatch.config import Settings
 from upwatch.delivery.sender import Sender
 from upwatch.domain import DueCheck, MonitorChanges, NewMonitor, Observation, Outcome, Status
+from upwatch.maintenance import Once
 from upwatch.notifications import Channel, ChannelType, DeliveryStatus
 from upwatch.scheduler.planning import plan
 from upwatch.store import Store
@@ -231,3 +238,118 @@ async def test_open_incidents_are_reminded_every_so_often_until_resolved(store: 
     ]
     await store.results.save([seen(p.check, confirmed + 11 * minute, Status.UP)])
     assert await store.reminders.send_due(at=confirmed + 60 * minute) == 0
+
+
+class Mailbox:
+    """aiosmtpd's handler: keeps every message it is sent."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = BytesParser(policy=email.policy.default).parsebytes(envelope.content)
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append(parsed)
+        return "250 OK"
+
+
+async def test_an_email_channel_sends_text_and_html_through_the_smtp_server(
+    store: Store,
+) -> None:
+    mailbox = Mailbox()
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        team = (await store.teams.create("acme", None, at=T0)).id
+        channel = await store.channels.create(
+            team,
+            name="mail",
+            type=ChannelType.EMAIL,
+            config={"to": ["ops@corp.example.invalid", "oncall@example.invalid"]},
+            is_enabled=True,
+            at=T0,
+        )
+        new = NewMonitor("db", "127.0.0.1", 5432, confirmation_checks=1, channel_ids=(channel.id,))
+        await store.monitors.create(team, new, at=T0)
+        [p] = await store.schedule.claim_due(horizon=T0, limit=10, planner=partial(plan, at=T0))
+        await store.results.save([seen(p.check, T0 + 10 * S, Status.DOWN)])
+        clock = FakeClock(T0 + 20 * S)
+        settings = Settings(
+            smtp_url=f"smtp://127.0.0.1:{port}",
+            smtp_from="upwatch@example.invalid",
+            public_url="https://up.example.invalid",
+        )
+        sender = Sender(settings, store, clock)
+        await sender.run_once(clock.now_ms())
+        await sender.close(10)
+    finally:
+        controller.stop()
+    [d], _ = await store.deliveries.of_channel(team, channel.id, limit=10, offset=0)
+    assert (d.status, d.last_error) == (DeliveryStatus.DELIVERED, None)
+    [message] = mailbox.messages
+    assert message["To"] == "ops@corp.example.invalid, oncall@example.invalid"
+    assert message["From"] == "upwatch@example.invalid"
+    assert message["Subject"].startswith("DOWN: Connection refused - db (127.0.0.1:5432)")
+    assert message["Message-ID"] == f"<{d.id}@upwatch>"
+    text = message.get_body(("plain",))
+    html_part = message.get_body(("html",))
+    assert text is not None
+    assert html_part is not None
+    assert "https://up.example.invalid/monitors/" in text.get_content()
+    assert '<a href="https://up.example.invalid/monitors/' in html_part.get_content()
+
+
+async def test_an_email_is_retried_when_the_server_is_away(store: Store) -> None:
+    team, _, check, _ = await setup(store, "http://127.0.0.1:9/unused")
+    channel = await store.channels.create(
+        team,
+        name="mail",
+        type=ChannelType.EMAIL,
+        config={"to": ["ops@example.invalid"]},
+        is_enabled=True,
+        at=T0,
+    )
+    [m] = await store.monitors.list_for(team)
+    await store.monitors.update(team, m.id, MonitorChanges(channel_ids=(channel.id,)), at=T0)
+    await store.results.save([seen(check, T0 + 10 * S, Status.DOWN)])
+    clock = FakeClock(T0 + 20 * S)
+    sender = Sender(Settings(smtp_url=f"smtp://127.0.0.1:{closed_port()}"), store, clock)
+    await sender.run_once(clock.now_ms())
+    await sender.close(10)
+    [d], _ = await store.deliveries.of_channel(team, channel.id, limit=10, offset=0)
+    assert (d.status, d.attempts) == (DeliveryStatus.PENDING, 1)
+    assert d.last_error is not None
+
+
+async def test_an_apprise_channel_reaches_its_service(store: Store) -> None:
+    clock = FakeClock(T0 + 20 * S)
+    async with receiving() as rx:
+        team, _, check, channel = await setup(
+            store, f"json://127.0.0.1:{rx.port}/apprise", ChannelType.APPRISE
+        )
+        await store.results.save([seen(check, T0 + 10 * S, Status.DOWN)])
+        sender = Sender(Settings(), store, clock)
+        await sender.run_once(clock.now_ms())
+        [r] = await rx.wait_for(1, timeout_s=15)
+        await sender.close(15)
+    assert r.path == "/apprise"
+    body = r.json()
+    assert body["title"].startswith("DOWN: Connection refused - db (127.0.0.1:5432)")
+    [d], _ = await store.deliveries.of_channel(team, channel.id, limit=10, offset=0)
+    assert d.status is DeliveryStatus.DELIVERED
+
+
+async def test_no_reminder_is_sent_in_a_maintenance_window(store: Store) -> None:
+    team, monitor_id, check, channel = await setup(store, "http://127.0.0.1:9/hook")
+    [m] = await store.monitors.list_for(team)
+    await store.monitors.update(team, m.id, MonitorChanges(remind_every_minutes=5), at=T0)
+    confirmed = T0 + 10 * S
+    await store.results.save([seen(check, confirmed, Status.DOWN)])
+    minute = 60 * S
+    window = Once(confirmed + 4 * minute, confirmed + 7 * minute)
+    await store.windows.create(team, name="w", monitor_ids=[monitor_id], schedule=window, at=T0)
+    assert await store.reminders.send_due(at=confirmed + 5 * minute) == 0  # in the window
+    assert await store.reminders.send_due(at=confirmed + 7 * minute) == 1  # once it ends
+    found, _ = await store.deliveries.of_channel(team, channel.id, limit=10, offset=0)
+    assert [d.event.value for d in found] == ["incident.reminder", "incident.opened"]

@@ -17,17 +17,20 @@ from upwatch.api import errors, openapi
 from upwatch.api.auth import RATE_LIMIT_STATE
 from upwatch.api.deps import Services
 from upwatch.api.models import (
+    CreateMaintenanceWindowRequest,
     CreateNotificationChannelRequest,
     CreateTcpMonitorRequest,
+    UpdateMaintenanceWindowRequest,
     UpdateNotificationChannelRequest,
     UpdateTcpMonitorRequest,
 )
 from upwatch.api.parsing import MAX_BODY_BYTES
 from upwatch.api.ratelimit import Decision, RateLimiter
 from upwatch.api.responses import JSON
-from upwatch.api.routes import channels, health, incidents, monitors, results
+from upwatch.api.routes import channels, health, incidents, monitors, results, windows
 from upwatch.clock import Clock, SystemClock
 from upwatch.config import Settings
+from upwatch.delivery.transports import Smtp
 from upwatch.metrics import new_registry
 from upwatch.store import Store
 
@@ -68,6 +71,7 @@ def create_app(
         limiter=RateLimiter(per_minute) if per_minute else None,
         registry=registry or new_registry(),
         public_url=settings.public_url,
+        smtp=Smtp.from_settings(settings.smtp_url, settings.smtp_from),
     )
     app.state.settings = settings
     routers = [
@@ -75,6 +79,7 @@ def create_app(
         results.router,
         incidents.router,
         channels.router,
+        windows.router,
         health.router,
     ]
     for router in routers:
@@ -104,6 +109,8 @@ def _document(app: FastAPI) -> Callable[[], dict[str, Any]]:
                     UpdateTcpMonitorRequest,
                     CreateNotificationChannelRequest,
                     UpdateNotificationChannelRequest,
+                    CreateMaintenanceWindowRequest,
+                    UpdateMaintenanceWindowRequest,
                 ],
             )
         return app.openapi_schema

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from upwatch.api.auth import authorize
 from upwatch.api.ratelimit import RateLimiter
 from upwatch.clock import Clock
+from upwatch.delivery.transports import Smtp
 from upwatch.domain import SCOPE_READ, SCOPE_WRITE, Principal, TargetPolicy
 from upwatch.store import Store
 
@@ -28,6 +29,7 @@ class Services:
     limiter: RateLimiter | None  # per key; None: no rate limit
     registry: CollectorRegistry  # the process's metrics (upwatch.metrics)
     public_url: str = ""  # UPWATCH_PUBLIC_URL: where notifications link to
+    smtp: Smtp | None = None  # UPWATCH_SMTP_URL: e-mail channels need it
 
 
 async def services(request: Request) -> Services:

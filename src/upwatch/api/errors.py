@@ -12,7 +12,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from upwatch.api.responses import JSON
-from upwatch.errors import DatabaseUnavailable, LimitExceeded, NotFound, UnknownChannels
+from upwatch.errors import (
+    DatabaseUnavailable,
+    LimitExceeded,
+    MonitorsUnknown,
+    NotFound,
+    UnknownChannels,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +85,10 @@ def install(app: FastAPI, allowed_methods: Callable[[str], list[str]]) -> None:
         detail = {"field": "notificationChannelIds", "message": str(exc)}
         return error_response(400, "VALIDATION_ERROR", "Invalid request body", [detail])
 
+    async def on_unknown_monitors(_: Request, exc: Exception) -> Response:
+        detail = {"field": "monitorIds", "message": str(exc)}
+        return error_response(400, "VALIDATION_ERROR", "Invalid request body", [detail])
+
     async def on_limit(_: Request, exc: Exception) -> Response:
         return error_response(400, "LIMIT_EXCEEDED", str(exc))
 
@@ -107,6 +117,7 @@ def install(app: FastAPI, allowed_methods: Callable[[str], list[str]]) -> None:
     app.add_exception_handler(NotFound, on_not_found)
     app.add_exception_handler(LimitExceeded, on_limit)
     app.add_exception_handler(UnknownChannels, on_unknown_channels)
+    app.add_exception_handler(MonitorsUnknown, on_unknown_monitors)
     app.add_exception_handler(DatabaseUnavailable, on_database)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_request_validation)

@@ -213,6 +213,7 @@ class TcpMonitor(BaseModel):
     openIncidentId: Annotated[str | None, Field(description="The open incident, if any")]
     notificationChannelIds: list[str]
     remindEveryMinutes: RemindEveryMinutes
+    inMaintenance: Annotated[bool, Field(description="In a maintenance window now")]
 
 
 class TcpMonitorEnvelope(BaseModel):
@@ -367,3 +368,88 @@ class DeliveryEnvelope(BaseModel):
 class DeliveryList(BaseModel):
     data: list[Delivery]
     pagination: Pagination
+
+
+# -- maintenance windows ----------------------------------------------------------------
+
+
+class OnceSchedule(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    type: Literal["once"]
+    startsAt: Annotated[str, Field(description="RFC 3339, with a time zone offset or Z")]
+    endsAt: Annotated[str, Field(description="RFC 3339; after startsAt")]
+
+
+class RecurringSchedule(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    type: Literal["recurring"]
+    rrule: Annotated[
+        str,
+        Field(
+            max_length=500,
+            description="RFC 5545: FREQ=DAILY|WEEKLY|MONTHLY, INTERVAL, BYDAY, BYMONTHDAY, "
+            "COUNT, UNTIL",
+            examples=["FREQ=WEEKLY;BYDAY=SU"],
+        ),
+    ]
+    startTime: Annotated[str, Field(description="Local wall time, HH:MM", examples=["02:00"])]
+    durationMinutes: Annotated[int, Field(ge=1, le=10_080)]
+    timezone: Annotated[str, Field(max_length=64, description="IANA", examples=["Europe/Berlin"])]
+    startsOn: Annotated[str, Field(description="Local date, YYYY-MM-DD")]
+
+
+WindowSchedule = Annotated[OnceSchedule | RecurringSchedule, Field(discriminator="type")]
+MonitorIds = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=64)]],
+    Field(max_length=1000, description="Empty: every monitor of the team, present and future"),
+]
+
+
+class CreateMaintenanceWindowRequest(BaseModel):
+    model_config = ConfigDict(
+        strict=True, extra="forbid", json_schema_extra=_as_in_the_api_document
+    )
+
+    name: ChannelName
+    monitorIds: MonitorIds = []
+    schedule: WindowSchedule
+
+    _monitors = field_validator("monitorIds")(_distinct)
+
+
+class UpdateMaintenanceWindowRequest(BaseModel):
+    model_config = ConfigDict(
+        strict=True, extra="forbid", json_schema_extra=_as_in_the_api_document
+    )
+
+    name: ChannelName | SkipJsonSchema[None] = None
+    monitorIds: MonitorIds | SkipJsonSchema[None] = None
+    schedule: WindowSchedule | SkipJsonSchema[None] = None
+
+    _monitors = field_validator("monitorIds")(_distinct)
+
+
+class WindowTimes(BaseModel):
+    startsAt: AwareDatetime
+    endsAt: AwareDatetime
+
+
+class MaintenanceWindow(BaseModel):
+    id: Annotated[str, Field(pattern=r"^mw_[a-zA-Z0-9]+$")]
+    name: str
+    monitorIds: list[str]
+    schedule: WindowSchedule
+    active: bool
+    nextWindow: WindowTimes | None
+    createdAt: AwareDatetime
+    updatedAt: AwareDatetime
+
+
+class MaintenanceWindowEnvelope(BaseModel):
+    data: MaintenanceWindow
+
+
+class MaintenanceWindowList(BaseModel):
+    data: list[MaintenanceWindow]

@@ -70,10 +70,28 @@ async def read_json(request: Request, model: type[Model]) -> Model:
         raise validation_error("Invalid request body", _details(exc)) from None
 
 
+# Fields holding a union told apart by its "type" (a window's schedule): pydantic puts the
+# member's tag in an error's location (schedule.recurring.rrule); clients know the field
+# by its path in the body (schedule.rrule).
+TAGGED_UNIONS = frozenset({"schedule"})
+
+
+def _without_tags(loc: tuple[int | str, ...]) -> list[int | str]:
+    parts: list[int | str] = []
+    skip = False
+    for part in loc:
+        if skip:
+            skip = False
+            continue
+        parts.append(part)
+        skip = part in TAGGED_UNIONS
+    return parts
+
+
 def _details(exc: ValidationError) -> list[dict[str, str]]:
     details = []
     for err in exc.errors(include_url=False):
-        field = ".".join(str(part) for part in err["loc"]) or "body"
+        field = ".".join(str(part) for part in _without_tags(err["loc"])) or "body"
         if err["type"] == "extra_forbidden":
             message = "unknown field"
         elif err["type"] == "missing":

@@ -39,6 +39,7 @@ class Sender:
         self._clock = clock
         self._client = client or transports.new_client()
         self._policy = settings.target_policy
+        self._smtp = transports.Smtp.from_settings(settings.smtp_url, settings.smtp_from)
         self._in_flight: set[asyncio.Task[Delivery | None]] = set()
         self.wake = asyncio.Event()  # set: look for due deliveries now
         self.sent = 0  # attempts made
@@ -75,6 +76,7 @@ class Sender:
             c,
             now=self._clock.now_ms(),
             public_url=self._settings.public_url,
+            smtp=self._smtp,
         )
         self.sent += 1
         if not outcome.delivered:

@@ -1,5 +1,7 @@
-"""One attempt at one delivery, over HTTP: a webhook signed as Standard Webhooks says
-(the ``standardwebhooks`` package signs), or a Slack-compatible incoming webhook.
+"""One attempt at one delivery: over HTTP, a webhook signed as Standard Webhooks says
+(the ``standardwebhooks`` package signs) or a Slack-compatible incoming webhook; an
+e-mail through the operator's SMTP server (aiosmtplib); or any Apprise URL (the Apprise
+library, which blocks: run on a thread).
 
 The destination is judged as monitor targets are (UPWATCH_TARGET_DENY / ALLOW) on the
 addresses its name resolves to, at every attempt; the request then goes to that name,
@@ -12,14 +14,29 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
+from email.message import EmailMessage
+from urllib.parse import unquote, urlsplit
 
+import aiosmtplib
+import apprise
 import httpx
 from standardwebhooks import Webhook
 
 from upwatch.domain import TARGET_NOT_ALLOWED, TargetPolicy
-from upwatch.notifications import Channel, ChannelType, Delivery, Event, retry_at, slack_payload
+from upwatch.notifications import (
+    Channel,
+    ChannelType,
+    Delivery,
+    Event,
+    email_html,
+    email_subject,
+    headline,
+    message_text,
+    retry_at,
+    slack_payload,
+)
 from upwatch.store.deliveries import Outcome
 
 ATTEMPT_TIMEOUT_S = 10.0
@@ -45,17 +62,21 @@ async def attempt(
     *,
     now: int,
     public_url: str,
+    smtp: Smtp | None = None,
 ) -> Outcome:
     """Send ``d`` to ``c`` once; says what happened and, on failure, when to retry."""
     if not c.is_enabled:
         return Outcome(False, error="Channel disabled")
-    if c.type not in (ChannelType.WEBHOOK, ChannelType.SLACK):
-        return Outcome(False, error=f"Channel type {c.type.value} cannot be sent yet")
+    link = _link(public_url, d.monitor_id)
+    if c.type is ChannelType.EMAIL:
+        return await _email(d, c, now=now, link=link, smtp=smtp)
+    if c.type is ChannelType.APPRISE:
+        return await _apprise(d, c, now=now, link=link)
     url = str(c.config["url"])
     refused = await _refused(policy, url)
     if refused is not None:
         return _failed(d, refused, now, None)
-    body, headers = _request(d, c, now=now, public_url=public_url)
+    body, headers = _request(d, c, now=now, link=link)
     try:
         response = await client.post(url, content=body, headers=headers)
     except httpx.TimeoutException:
@@ -70,11 +91,90 @@ async def attempt(
     return _failed(d, f"HTTP {status}", now, _retry_after_s(response))
 
 
-def _request(d: Delivery, c: Channel, *, now: int, public_url: str) -> tuple[bytes, dict[str, str]]:
+@dataclass(frozen=True, slots=True)
+class Smtp:
+    """The operator's mail server, from UPWATCH_SMTP_URL and UPWATCH_SMTP_FROM."""
+
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    implicit_tls: bool  # smtps://: TLS from the start; smtp://: STARTTLS if offered
+    sender: str
+
+    @classmethod
+    def from_settings(cls, url: str, sender: str) -> Smtp | None:
+        if not url:
+            return None
+        parts = urlsplit(url)
+        tls = parts.scheme == "smtps"
+        return cls(
+            host=parts.hostname or "localhost",
+            port=parts.port or (465 if tls else 587),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            implicit_tls=tls,
+            sender=sender,
+        )
+
+
+async def _email(
+    d: Delivery, c: Channel, *, now: int, link: str | None, smtp: Smtp | None
+) -> Outcome:
+    if smtp is None:
+        return _failed(d, "UPWATCH_SMTP_URL is not set", now, None)
+    event, data = Event(d.payload["type"]), d.payload["data"]
+    message = EmailMessage()
+    message["From"] = smtp.sender
+    message["To"] = ", ".join(c.config["to"])
+    message["Subject"] = email_subject(event, data)
+    message["Message-ID"] = f"<{d.id}@upwatch>"  # the same on every retry
+    message.set_content(message_text(event, data, link))
+    message.add_alternative(email_html(event, data, link), subtype="html")
+    try:
+        await aiosmtplib.send(
+            message,
+            hostname=smtp.host,
+            port=smtp.port,
+            username=smtp.username,
+            password=smtp.password,
+            use_tls=smtp.implicit_tls,
+            start_tls=None if not smtp.implicit_tls else False,
+            timeout=ATTEMPT_TIMEOUT_S,
+        )
+    except aiosmtplib.SMTPResponseException as exc:
+        return _failed(d, f"SMTP {exc.code}: {exc.message}", now, None)
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        return _failed(d, _describe(exc), now, None)
+    return Outcome(True)
+
+
+async def _apprise(d: Delivery, c: Channel, *, now: int, link: str | None) -> Outcome:
+    event, data = Event(d.payload["type"]), d.payload["data"]
+    body = message_text(event, data, link)
+
+    def send() -> bool:
+        notifier = apprise.Apprise()
+        if not notifier.add(str(c.config["url"])):
+            return False
+        return bool(notifier.notify(title=headline(event, data), body=body))
+
+    try:
+        async with asyncio.timeout(ATTEMPT_TIMEOUT_S * 3):  # Apprise has its own timeouts
+            sent = await asyncio.to_thread(send)
+    except TimeoutError:
+        return _failed(d, f"Timed out after {ATTEMPT_TIMEOUT_S * 3:g} s", now, None)
+    if not sent:
+        return _failed(d, "Apprise could not deliver it", now, None)
+    return Outcome(True)
+
+
+def _request(
+    d: Delivery, c: Channel, *, now: int, link: str | None
+) -> tuple[bytes, dict[str, str]]:
     headers = {"Content-Type": "application/json"}
     if c.type is ChannelType.SLACK:
         event = Event(d.payload["type"])
-        link = _link(public_url, d.monitor_id)
         return json.dumps(slack_payload(event, d.payload["data"], link)).encode(), headers
     text = json.dumps(d.payload, separators=(",", ":"), ensure_ascii=False)
     assert c.secret is not None
@@ -123,7 +223,7 @@ def _retry_after_s(response: httpx.Response) -> int | None:
     return int(value) if value.isdigit() and len(value) < 8 else None
 
 
-def _describe(exc: httpx.HTTPError) -> str:
+def _describe(exc: BaseException) -> str:
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, ConnectionRefusedError):

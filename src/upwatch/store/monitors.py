@@ -15,10 +15,12 @@ from upwatch.domain import (
 )
 from upwatch.errors import MonitorLimitExceeded, MonitorNotFound
 from upwatch.incidents import EndReason, Resolved, reset
+from upwatch.maintenance import Window
 from upwatch.notifications import Event
 from upwatch.store import channels as channel_rows
 from upwatch.store import incidents as incident_rows
 from upwatch.store import notices
+from upwatch.store import windows as window_rows
 from upwatch.store.connector import Connector, Tx
 from upwatch.store.fastpath import TRACKER_COLUMNS
 from upwatch.store.rows import MONITOR_COLUMNS, monitor, tracker_row
@@ -118,19 +120,26 @@ class Monitors:
                 await channel_rows.link(tx, team_id, created.id, created.channel_ids)
         return created
 
-    async def get(self, team_id: int, monitor_id: str) -> Monitor:
+    async def get(self, team_id: int, monitor_id: str, *, at: int | None = None) -> Monitor:
+        """The monitor; with ``at``, whether it is in a maintenance window then."""
         async with self._db.read() as reads:
             row = await reads.first(_GET, {"b_id": monitor_id, "b_team": team_id})
             if row is None:
                 raise MonitorNotFound
             links = await channel_rows.ids_of(reads, [monitor_id])
-        return replace(monitor(row), channel_ids=links.get(monitor_id, ()))
+            windows = [] if at is None else await window_rows.of_teams(reads, [team_id])
+        found = replace(monitor(row), channel_ids=links.get(monitor_id, ()))
+        return _maintained(found, windows, at)
 
-    async def list_for(self, team_id: int) -> list[Monitor]:
+    async def list_for(self, team_id: int, *, at: int | None = None) -> list[Monitor]:
         async with self._db.read() as reads:
             rows = await reads.rows(_LIST, {"b_team": team_id})
             links = await channel_rows.ids_of_team(reads, team_id)
-        return [replace(monitor(r), channel_ids=links.get(r.id, ())) for r in rows]
+            windows = [] if at is None else await window_rows.of_teams(reads, [team_id])
+        return [
+            _maintained(replace(monitor(r), channel_ids=links.get(r.id, ())), windows, at)
+            for r in rows
+        ]
 
     async def require(self, team_id: int, monitor_id: str) -> None:
         """Raise MonitorNotFound unless the team has this monitor."""
@@ -192,6 +201,12 @@ class Monitors:
                 await notices.notify(tx, [(ended.incident_id, Event.RESOLVED)], at=at)
             await tx.execute(_DELETE, {"b_id": monitor_id, "b_team": team_id})
             await tx.execute(_GIVE_SLOT, {"b_team": team_id})
+
+
+def _maintained(m: Monitor, windows: list[Window], at: int | None) -> Monitor:
+    if at is None or not windows:
+        return m
+    return replace(m, in_maintenance=window_rows.in_maintenance(windows, m.id, at))
 
 
 async def _reset_state(tx: Tx, before: Monitor, after: Monitor, at: int) -> Monitor:

@@ -12,6 +12,7 @@ from sqlalchemy import BigInteger, bindparam, func, select, update
 from upwatch.notifications import Event
 from upwatch.store import channels as channel_rows
 from upwatch.store import deliveries as delivery_rows
+from upwatch.store import windows as window_rows
 from upwatch.store.connector import Connector, Tx
 from upwatch.store.incidents import incident
 from upwatch.store.rows import MONITORS_BY_IDS, monitor
@@ -61,7 +62,7 @@ async def notify(tx: Tx, changes: Sequence[tuple[str, Event]], *, at: int) -> in
 REMINDERS_PER_STEP = 500
 
 _DUE_REMINDERS = (
-    select(incidents.c.id)
+    select(incidents.c.id, incidents.c.team_id, incidents.c.monitor_id)
     .join(monitors, monitors.c.id == incidents.c.monitor_id)
     .where(
         incidents.c.status == "open",
@@ -93,10 +94,10 @@ class Reminders:
         the time it was reminded, so two workers never both remind it). Returns how
         many deliveries were written."""
         async with self._db.write() as tx:
-            due = [
-                r.id
-                for r in await tx.rows(_DUE_REMINDERS, {"b_at": at, "b_limit": REMINDERS_PER_STEP})
-            ]
+            rows = await tx.rows(_DUE_REMINDERS, {"b_at": at, "b_limit": REMINDERS_PER_STEP})
+            windows = await window_rows.of_teams(tx, [r.team_id for r in rows]) if rows else []
+            # A monitor in maintenance is not reminded of; it is once the window ends.
+            due = [r.id for r in rows if not window_rows.in_maintenance(windows, r.monitor_id, at)]
             if not due:
                 return 0
             await tx.execute(_NOTIFIED, {"b_ids": due, "b_at": at})

@@ -12,9 +12,11 @@ from sqlalchemy import bindparam, delete, select, update
 from upwatch.domain import CheckResult, Observation, Status, new_result_id
 from upwatch.errors import MonitorNotFound
 from upwatch.incidents import Opened, Resolved, advance
+from upwatch.maintenance import Window
 from upwatch.notifications import Event
 from upwatch.store import incidents as incident_rows
 from upwatch.store import notices
+from upwatch.store import windows as window_rows
 from upwatch.store.connector import Connector, Row, Tx
 from upwatch.store.fastpath import (
     RESULT_COLUMNS,
@@ -91,7 +93,10 @@ async def insert(tx: Tx, fast: FastPath, observations: Sequence[Observation]) ->
     ]
     if stored:
         await fast.insert_results(tx.driver, stored)
-        fresh, stale, opened, ended = _monitor_updates(stored, live)
+        failing = {r.monitor_id for r in stored if r.status is not Status.UP}
+        teams = sorted({live[m].team_id for m in failing})
+        windows = await window_rows.of_teams(tx, teams) if teams else []
+        fresh, stale, opened, ended = _monitor_updates(stored, live, windows)
         await fast.update_monitors(tx.driver, fresh, stale)
         if opened or ended:
             await incident_rows.record(tx, opened, ended)
@@ -144,13 +149,15 @@ class Results:
 
 
 def _monitor_updates(
-    stored: Sequence[CheckResult], live: dict[str, LiveRow]
+    stored: Sequence[CheckResult], live: dict[str, LiveRow], windows: Sequence[Window] = ()
 ) -> tuple[list[FreshRow], list[StaleRow], list[tuple[int, str, Opened]], list[Resolved]]:
     """Per monitor: how many results were added and, unless the stored last check is
     newer (batches may land out of order), the newest result as its last check and the
     state after the results newer than the stored last check, in checkedAt order (an
-    older result is stored but changes nothing). Returns (rows with a new last check,
-    rows with a count only, incidents opened, incidents resolved)."""
+    older result is stored but changes nothing). A failure checked in one of the
+    monitor's maintenance ``windows`` counts towards nothing (no incident opens for
+    it); an up one counts as always (an open incident may resolve). Returns (rows with
+    a new last check, rows with a count only, incidents opened, incidents resolved)."""
     per_monitor: dict[str, list[CheckResult]] = defaultdict(list)
     for r in stored:
         per_monitor[r.monitor_id].append(r)
@@ -169,6 +176,12 @@ def _monitor_updates(
         for r in results:
             if m.last_checked_at is not None and r.checked_at <= m.last_checked_at:
                 continue  # older than (or as old as) a result already applied
+            if (
+                windows
+                and r.status is not Status.UP
+                and window_rows.in_maintenance(windows, monitor_id, r.checked_at)
+            ):
+                continue
             state, change = advance(
                 state,
                 r.status,

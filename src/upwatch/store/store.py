@@ -8,6 +8,7 @@
     store.channels   notification channels                 store/channels.py
     store.deliveries the notifications outbox              store/deliveries.py
     store.reminders  reminders of open incidents           store/notices.py
+    store.windows    maintenance windows                   store/windows.py
     store.schedule   the checker's claims and repairs      store/schedule.py
 
 Methods take ``at`` (ms) where time matters: only callers read the clock. A change that
@@ -32,6 +33,7 @@ from upwatch.store.notices import Reminders
 from upwatch.store.results import Results
 from upwatch.store.schedule import Schedule
 from upwatch.store.teams import Teams
+from upwatch.store.windows import Windows
 
 _PING = text("SELECT 1")
 
@@ -50,6 +52,7 @@ class Store:
         self.channels = Channels(self.db)
         self.deliveries = Deliveries(self.db)
         self.reminders = Reminders(self.db)
+        self.windows = Windows(self.db)
 
     @property
     def engine(self) -> AsyncEngine:

@@ -212,3 +212,17 @@ deliveries = Table(
     ),
     Index("ix_deliveries_channel_newest", "channel_id", "created_at", "id"),
 )
+
+maintenance_windows = Table(
+    "maintenance_windows",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "team_id", Integer, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("name", String(255), nullable=False),
+    Column("monitor_ids", JSON, nullable=False),  # [] means every monitor of the team
+    Column("schedule", JSON, nullable=False),  # upwatch/maintenance.py's Once or Recurring
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)

@@ -1,12 +1,19 @@
 """/v1/notification-channels (SPEC §7): CRUD, secrets shown once, redacted URLs, strict
 input, monitors' notificationChannelIds, deliveries, and a test sent for real."""
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.api import VALID, Api
 from tests.support.receivers import receiving
+from tests.support.seeding import make_key
+from upwatch.api import create_app
+from upwatch.config import Settings
+from upwatch.store import Store
 
 PATH = "/v1/notification-channels"
 HOOK = {"name": "ops", "type": "webhook", "config": {"url": "https://hooks.example.invalid/x"}}
@@ -71,7 +78,9 @@ async def test_update_changes_what_is_given_but_never_the_type(api: Api) -> None
         ({**HOOK, "config": {"url": "http://169.254.169.254/latest"}}, "config.url"),
         ({**HOOK, "type": "pager"}, "type"),
         ({**HOOK, "type": "email", "config": {"to": ["a@example.invalid"]}}, "type"),
-        ({**HOOK, "type": "apprise", "config": {"url": "json://x.example.invalid"}}, "type"),
+        ({**HOOK, "type": "apprise", "config": {"url": "nope://x.example.invalid"}}, "config.url"),
+        ({**HOOK, "type": "apprise", "config": {"url": "json://169.254.169.254/"}}, "config.url"),
+        ({**HOOK, "type": "apprise", "config": {"url": 7}}, "config.url"),
         ({**HOOK, "name": ""}, "name"),
         ({**HOOK, "name": None}, "name"),
         ({**HOOK, "isEnabled": "yes"}, "isEnabled"),
@@ -138,3 +147,53 @@ async def test_channels_need_their_own_scopes_and_team(api: Api) -> None:
     assert (await api.call("GET", f"{PATH}/{made['id']}/deliveries?limit=0")).status_code == 400
     assert (await api.call("DELETE", f"{PATH}/{made['id']}")).status_code == 204
     assert (await api.call("GET", f"{PATH}/{made['id']}")).status_code == 404
+
+
+async def test_apprise_urls_are_checked_and_shown_redacted(api: Api) -> None:
+    made = await create(
+        api,
+        {"name": "ntfy", "type": "apprise", "config": {"url": "json://hooks.example.invalid/x"}},
+    )
+    assert made["config"] == {"url": "json://hooks.example.invalid/…"}
+
+
+@pytest.mark.parametrize(
+    ("to", "field"),
+    [
+        ([], "config.to"),
+        (["ops@example.invalid"] * 2, "config.to"),
+        ([f"a{i}@example.invalid" for i in range(21)], "config.to"),
+        (["not an address"], "config.to.0"),
+        (["ops@example.invalid", "x@"], "config.to.1"),
+        (["ops@-bad-.invalid"], "config.to.0"),
+        ("ops@example.invalid", "config.to"),
+    ],
+)
+async def test_email_channels_need_smtp_and_good_addresses(
+    store: Store, to: Any, field: str
+) -> None:
+    body = {"name": "mail", "type": "email", "config": {"to": to}}
+    async with client_for(store, Settings()) as (http, key):
+        r = await http.post(PATH, json={**body, "config": {"to": ["ops@corp.local"]}}, headers=key)
+        assert r.status_code == 400
+        assert r.json()["error"]["details"][0] == {
+            "field": "type",
+            "message": "email channels need UPWATCH_SMTP_URL, which is not set",
+        }
+    async with client_for(store, Settings(smtp_url="smtp://127.0.0.1:2525")) as (http, key):
+        r = await http.post(PATH, json=body, headers=key)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["details"][0]["field"] == field
+        r = await http.post(PATH, json={**body, "config": {"to": ["ops@corp.local"]}}, headers=key)
+        assert r.status_code == 201
+        assert r.json()["data"]["config"] == {"to": ["ops@corp.local"]}
+
+
+@contextlib.asynccontextmanager
+async def client_for(
+    store: Store, settings: Settings
+) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
+    key = await make_key(store, "mailers")
+    transport = httpx.ASGITransport(app=create_app(settings, store))
+    async with httpx.AsyncClient(transport=transport, base_url="http://upwatch.test") as http:
+        yield http, {"Authorization": f"Bearer {key}"}

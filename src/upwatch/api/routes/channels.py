@@ -6,6 +6,7 @@ import re
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+import apprise
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
@@ -52,11 +53,9 @@ def _bad(field: str, message: str) -> ApiError:
 def checked_config(s: Services, type_: ChannelType, config: dict[str, Any]) -> dict[str, Any]:
     """The config of a ``type_`` channel, or 400 naming the field."""
     if type_ is ChannelType.EMAIL:
-        raise _bad(
-            "type", "email channels need UPWATCH_SMTP_URL; this version cannot send e-mail yet"
-        )
+        return _checked_email(s, config)
     if type_ is ChannelType.APPRISE:
-        raise _bad("type", "apprise channels are not supported by this version yet")
+        return _checked_apprise(s, config)
     unknown = sorted(set(config) - {"url"})
     if unknown:
         raise _bad(f"config.{unknown[0]}", "unknown field")
@@ -72,6 +71,48 @@ def checked_config(s: Services, type_: ChannelType, config: dict[str, Any]) -> d
     ):
         raise _bad("config.url", f"must be an http or https URL of at most {URL_MAX} characters")
     if not s.policy.permits(parts.hostname):
+        raise _bad("config.url", "address not allowed")
+    return {"url": url}
+
+
+# Addresses are checked by hand, not with email-validator: it refuses internal domains
+# (corp.local, .internal…) on purpose, and a self-hosted monitor mails exactly those.
+_EMAIL = re.compile(
+    r"^[^@\s<>(),;:\"\[\]\\]{1,64}@"
+    r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+EMAIL_TO_MAX = 20
+
+
+def _checked_email(s: Services, config: dict[str, Any]) -> dict[str, Any]:
+    if s.smtp is None:
+        raise _bad("type", "email channels need UPWATCH_SMTP_URL, which is not set")
+    unknown = sorted(set(config) - {"to"})
+    if unknown:
+        raise _bad(f"config.{unknown[0]}", "unknown field")
+    to = config.get("to")
+    if not isinstance(to, list) or not 1 <= len(to) <= EMAIL_TO_MAX:
+        raise _bad("config.to", f"must be a list of 1 to {EMAIL_TO_MAX} e-mail addresses")
+    for i, address in enumerate(to):
+        if not isinstance(address, str) or not _EMAIL.match(address):
+            raise _bad(f"config.to.{i}", "must be an e-mail address")
+    if len({a.lower() for a in to}) != len(to):
+        raise _bad("config.to", "must not repeat an address")
+    return {"to": list(to)}
+
+
+def _checked_apprise(s: Services, config: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(config) - {"url"})
+    if unknown:
+        raise _bad(f"config.{unknown[0]}", "unknown field")
+    url = config.get("url")
+    if not isinstance(url, str) or not 1 <= len(url) <= URL_MAX:
+        raise _bad("config.url", f"must be an Apprise URL of at most {URL_MAX} characters")
+    if not apprise.Apprise().add(url):  # parses only: nothing is sent
+        raise _bad("config.url", "is not a URL Apprise supports")
+    host = urlsplit(url).hostname
+    if host and not s.policy.permits(host):
         raise _bad("config.url", "address not allowed")
     return {"url": url}
 
@@ -223,7 +264,7 @@ async def test_channel(channel_id: str, who: Writer, s: Deps) -> Response:
     pending = await s.store.deliveries.create_test(found, at=now)
     async with transports.new_client() as client:
         outcome = await transports.attempt(
-            client, s.policy, pending, found, now=now, public_url=s.public_url
+            client, s.policy, pending, found, now=now, public_url=s.public_url, smtp=s.smtp
         )
     done = await s.store.deliveries.record(pending, outcome, at=s.clock.now_ms())
     return JSON({"data": delivery_json(done)})

@@ -55,7 +55,7 @@ def _check_target(s: Services, host: str | None) -> None:
     responses={200: {"model": TcpMonitorList}, **openapi.errors(401, 403)},
 )
 async def list_monitors(who: Reader, s: Deps) -> Response:
-    monitors = await s.store.monitors.list_for(who.team_id)
+    monitors = await s.store.monitors.list_for(who.team_id, at=s.clock.now_ms())
     return JSON({"data": [monitor_json(m) for m in monitors]})
 
 
@@ -88,7 +88,9 @@ async def create_monitor(request: Request, who: Writer, s: Deps) -> Response:
     },
 )
 async def get_monitor(monitor_id: str, who: Reader, s: Deps) -> Response:
-    monitor = await s.store.monitors.get(who.team_id, monitor_id_or_404(monitor_id))
+    monitor = await s.store.monitors.get(
+        who.team_id, monitor_id_or_404(monitor_id), at=s.clock.now_ms()
+    )
     return JSON({"data": monitor_json(monitor)})
 
 

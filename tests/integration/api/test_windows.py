@@ -1,0 +1,133 @@
+"""/v1/maintenance-windows (SPEC §8): CRUD, active and nextWindow, strict input, and the
+monitors' inMaintenance."""
+
+from typing import Any
+
+import pytest
+
+from tests.support.api import VALID, Api
+
+PATH = "/v1/maintenance-windows"
+ONCE = {
+    "name": "db upgrade",
+    "schedule": {
+        "type": "once",
+        "startsAt": "2020-01-01T00:00:00Z",
+        "endsAt": "2099-01-01T00:00:00Z",
+    },
+}
+SUNDAYS = {
+    "name": "sundays",
+    "schedule": {
+        "type": "recurring",
+        "rrule": "FREQ=WEEKLY;BYDAY=SU",
+        "startTime": "02:00",
+        "durationMinutes": 60,
+        "timezone": "Europe/Berlin",
+        "startsOn": "2026-12-01",
+    },
+}
+
+
+async def create(api: Api, body: dict[str, Any]) -> dict[str, Any]:
+    r = await api.call("POST", PATH, json=body)
+    assert r.status_code == 201, r.text
+    return r.json()["data"]  # type: ignore[no-any-return]
+
+
+async def test_a_window_now_puts_its_monitors_in_maintenance(api: Api) -> None:
+    inside, outside = await api.create(), await api.create({**VALID, "name": "other"})
+    assert inside["inMaintenance"] is False
+    made = await create(api, {**ONCE, "monitorIds": [inside["id"]]})
+    assert made["id"].startswith("mw_")
+    assert made["active"] is True
+    assert made["nextWindow"] == {
+        "startsAt": "2020-01-01T00:00:00.000Z",
+        "endsAt": "2099-01-01T00:00:00.000Z",
+    }
+    got = (await api.call("GET", f"/v1/tcp-monitors/{inside['id']}")).json()["data"]
+    assert got["inMaintenance"] is True
+    listed = {
+        m["id"]: m["inMaintenance"]
+        for m in (await api.call("GET", "/v1/tcp-monitors")).json()["data"]
+    }
+    assert listed == {inside["id"]: True, outside["id"]: False}
+    everyone = await create(api, {**ONCE, "name": "all"})
+    assert everyone["monitorIds"] == []
+    listed = {
+        m["id"]: m["inMaintenance"]
+        for m in (await api.call("GET", "/v1/tcp-monitors")).json()["data"]
+    }
+    assert listed == {inside["id"]: True, outside["id"]: True}
+
+
+async def test_a_recurring_window_shows_its_next_occurrence(api: Api) -> None:
+    made = await create(api, SUNDAYS)
+    assert made["schedule"] == SUNDAYS["schedule"]
+    assert made["nextWindow"] is not None
+    starts = made["nextWindow"]["startsAt"]
+    assert starts.endswith(("T01:00:00.000Z", "T00:00:00.000Z"))  # 02:00 CET or CEST
+    r = await api.call("PUT", f"{PATH}/{made['id']}", json={"name": "weekly"})
+    assert r.json()["data"]["name"] == "weekly"
+    assert r.json()["data"]["schedule"] == SUNDAYS["schedule"]
+    assert [w["id"] for w in (await api.call("GET", PATH)).json()["data"]] == [made["id"]]
+    assert (await api.call("DELETE", f"{PATH}/{made['id']}")).status_code == 204
+    assert (await api.call("GET", f"{PATH}/{made['id']}")).status_code == 404
+
+
+def recurring(**kw: Any) -> dict[str, Any]:
+    return {**SUNDAYS, "schedule": {**SUNDAYS["schedule"], **kw}}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (recurring(rrule="FREQ=HOURLY"), "schedule.rrule"),
+        (recurring(rrule="FREQ=DAILY;BYSETPOS=1"), "schedule.rrule"),
+        (recurring(rrule="garbage"), "schedule.rrule"),
+        (recurring(timezone="Mars/Olympus"), "schedule.timezone"),
+        (recurring(startTime="25:00"), "schedule.startTime"),
+        (recurring(startsOn="2026-13-01"), "schedule.startsOn"),
+        (recurring(durationMinutes=0), "schedule.durationMinutes"),
+        (recurring(durationMinutes=10081), "schedule.durationMinutes"),
+        (recurring(durationMinutes="60"), "schedule.durationMinutes"),
+        (recurring(extra=1), "schedule.extra"),
+        (
+            {**ONCE, "schedule": {**ONCE["schedule"], "endsAt": "2019-01-01T00:00:00Z"}},
+            "schedule.endsAt",
+        ),
+        (
+            {**ONCE, "schedule": {**ONCE["schedule"], "startsAt": "2020-01-01 00:00"}},
+            "schedule.startsAt",
+        ),
+        (
+            {**ONCE, "schedule": {**ONCE["schedule"], "startsAt": "2020-01-01T00:00:00"}},
+            "schedule.startsAt",
+        ),
+        ({**ONCE, "schedule": {"type": "sometimes"}}, "schedule"),
+        ({**ONCE, "monitorIds": ["tcpm_missing"]}, "monitorIds"),
+        ({**ONCE, "monitorIds": "all"}, "monitorIds"),
+        ({**ONCE, "name": ""}, "name"),
+        ({"name": "x"}, "schedule"),
+    ],
+)
+async def test_bad_windows_are_400_and_change_nothing(
+    api: Api, body: dict[str, Any], field: str
+) -> None:
+    r = await api.call("POST", PATH, json=body)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["details"][0]["field"] == field
+    assert (await api.call("GET", PATH)).json()["data"] == []
+
+
+async def test_windows_belong_to_their_team(api: Api) -> None:
+    theirs = (await api.call("POST", "/v1/tcp-monitors", json=VALID, key="other")).json()["data"]
+    r = await api.call("POST", PATH, json={**ONCE, "monitorIds": [theirs["id"]]})
+    assert r.status_code == 400
+    made = await create(api, ONCE)
+    assert (await api.call("GET", f"{PATH}/{made['id']}", key="other")).status_code == 404
+    assert (await api.call("DELETE", f"{PATH}/{made['id']}", key="other")).status_code == 404
+    assert (await api.call("POST", PATH, json=ONCE, key="ro")).status_code == 403
+    assert (await api.call("GET", f"{PATH}/mw_missing")).status_code == 404
+    other_list = (await api.call("GET", "/v1/tcp-monitors", key="other")).json()["data"]
+    assert [m["inMaintenance"] for m in other_list] == [False]
