@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     smtp_from: str = "upwatch@localhost"
     # Notifications sent at once by one process; a slow receiver holds only its own.
     max_sends_in_flight: Annotated[int, Field(ge=1, le=10_000)] = 64
+    # A claimed delivery is left to its process this long; then another may send it
+    # (same webhook-id). Longer than any attempt (at most 25 s), so only a dead process
+    # loses one.
+    delivery_lease_s: Annotated[float, Field(ge=30, le=3600)] = 60.0
 
     @field_validator("target_deny", "target_allow")
     @classmethod

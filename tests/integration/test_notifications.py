@@ -3,18 +3,25 @@ loopback: the outbox written with the incident, the sender's signed webhook (ver
 here with the standard library, independently of the signing package), retries with
 the same webhook-id, Retry-After, 410, 24 h, Slack's message, and what deleting does."""
 
+import asyncio
 import base64
+import contextlib
 import email.policy
 import hashlib
 import hmac
+import socket
+import struct
+from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from email.parser import BytesParser
 from functools import partial
 from typing import Any
 
+import httpx
+import pytest
 from aiosmtpd.controller import Controller
 
-from tests.support.listeners import closed_port
+from tests.support.listeners import closed_port, listener
 from tests.support.receivers import Received, receiving
 from tests.support.servers import free_port
 from upwatch.clock import FakeClock
@@ -353,3 +360,52 @@ async def test_no_reminder_is_sent_in_a_maintenance_window(store: Store) -> None
     assert await store.reminders.send_due(at=confirmed + 7 * minute) == 1  # once it ends
     found, _ = await store.deliveries.of_channel(team, channel.id, limit=10, offset=0)
     assert [d.event.value for d in found] == ["incident.reminder", "incident.opened"]
+
+
+@contextlib.asynccontextmanager
+async def resetting() -> AsyncIterator[int]:
+    """A port that accepts each connection and resets it (RST) at once."""
+
+    def reset(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.close()
+
+    server = await asyncio.start_server(reset, "127.0.0.1", 0)
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("failure", ["reset", "timeout"])
+async def test_a_reset_or_a_silent_receiver_is_retried_then_delivered_once(
+    store: Store, failure: str
+) -> None:
+    clock = FakeClock(T0 + 20 * S)
+    async with contextlib.AsyncExitStack() as stack:
+        if failure == "reset":
+            bad = await stack.enter_async_context(resetting())
+            expected = "Connection reset"
+        else:
+            bad = int(stack.enter_context(listener()).getsockname()[1])  # never answers
+            expected = "Timed out after 0.5 s"
+        team, _, check, channel = await setup(store, f"http://127.0.0.1:{bad}/hook")
+        await store.results.save([seen(check, T0 + 10 * S, Status.DOWN)])
+        sender = Sender(Settings(), store, clock, client=httpx.AsyncClient(timeout=0.5))
+        await sender.run_once(clock.now_ms())
+        await sender.close(5)
+        [d], _ = await store.deliveries.of_channel(team, channel.id, limit=10, offset=0)
+        assert (d.status, d.attempts, d.last_error) == (DeliveryStatus.PENDING, 1, expected)
+        rx = await stack.enter_async_context(receiving())
+        await store.channels.update(
+            team, channel.id, name=None, config={"url": rx.url()}, is_enabled=None, at=T0
+        )
+        clock.set(d.next_attempt_at)
+        sender = Sender(Settings(), store, clock)
+        await sender.run_once(clock.now_ms())
+        [r] = await rx.wait_for(1)
+        await sender.close(5)
+    assert r.headers["webhook-id"] == d.id
+    [d], _ = await store.deliveries.of_channel(team, channel.id, limit=10, offset=0)
+    assert (d.status, d.attempts) == (DeliveryStatus.DELIVERED, 2)

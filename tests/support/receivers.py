@@ -34,6 +34,7 @@ class Receiver:
     # (status, headers) for the next requests, in order; 200 once they run out.
     responses: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    delay_s: float = 0.0  # how long each answer takes
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -52,6 +53,8 @@ class Receiver:
             Received(request.url.path, {k.lower(): v for k, v in request.headers.items()}, body)
         )
         self.arrived.set()
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         status, headers = self.responses.pop(0) if self.responses else (200, {})
         await Response(status_code=status, headers=headers)(scope, receive, send)
 

@@ -20,9 +20,6 @@ from upwatch.store import Store
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 1.0
-# A claimed delivery is left to this process for this long: an attempt takes at most
-# ATTEMPT_TIMEOUT_S, so only a process that died mid-send lets another retry it.
-LEASE_MS = 60_000
 
 
 class Sender:
@@ -49,7 +46,8 @@ class Sender:
         free = self._settings.max_sends_in_flight - len(self._in_flight)
         if free <= 0:
             return 0
-        claimed = await self._store.deliveries.claim(at=at, limit=free, lease_ms=LEASE_MS)
+        lease_ms = int(self._settings.delivery_lease_s * 1000)
+        claimed = await self._store.deliveries.claim(at=at, limit=free, lease_ms=lease_ms)
         for d, c in claimed:
             task = asyncio.create_task(self._deliver_logged(d, c), name=f"upwatch-send-{d.id}")
             self._in_flight.add(task)
@@ -65,6 +63,11 @@ class Sender:
             log.warning("could not record delivery %s: %s; retried after its lease", d.id, exc)
         except Exception:
             log.exception("sending delivery %s failed unexpectedly; retried after its lease", d.id)
+        finally:
+            # A slot is free: claim the next due one now, not at the next poll (a wave of
+            # incidents is sent at the receivers' pace, not UPWATCH_MAX_SENDS_IN_FLIGHT a
+            # second).
+            self.wake.set()
         return None
 
     async def deliver(self, d: Delivery, c: Channel) -> Delivery:

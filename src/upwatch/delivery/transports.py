@@ -40,6 +40,7 @@ from upwatch.notifications import (
 from upwatch.store.deliveries import Outcome
 
 ATTEMPT_TIMEOUT_S = 10.0
+APPRISE_TIMEOUT_S = 25.0  # Apprise may try several endpoints, each with its own timeout
 USER_AGENT = "upwatch-notifications"
 
 
@@ -80,7 +81,8 @@ async def attempt(
     try:
         response = await client.post(url, content=body, headers=headers)
     except httpx.TimeoutException:
-        return _failed(d, f"Timed out after {ATTEMPT_TIMEOUT_S:g} s", now, None)
+        waited = client.timeout.read or ATTEMPT_TIMEOUT_S
+        return _failed(d, f"Timed out after {waited:g} s", now, None)
     except httpx.HTTPError as exc:
         return _failed(d, _describe(exc), now, None)
     status = response.status_code
@@ -160,10 +162,10 @@ async def _apprise(d: Delivery, c: Channel, *, now: int, link: str | None) -> Ou
         return bool(notifier.notify(title=headline(event, data), body=body))
 
     try:
-        async with asyncio.timeout(ATTEMPT_TIMEOUT_S * 3):  # Apprise has its own timeouts
+        async with asyncio.timeout(APPRISE_TIMEOUT_S):
             sent = await asyncio.to_thread(send)
     except TimeoutError:
-        return _failed(d, f"Timed out after {ATTEMPT_TIMEOUT_S * 3:g} s", now, None)
+        return _failed(d, f"Timed out after {APPRISE_TIMEOUT_S:g} s", now, None)
     if not sent:
         return _failed(d, "Apprise could not deliver it", now, None)
     return Outcome(True)
