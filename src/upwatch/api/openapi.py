@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from upwatch.api.models import Error
-from upwatch.api.parsing import BODY_TIMEOUT_S
+from upwatch.api.parsing import BODY_TIMEOUT_S, LIMIT_DEFAULT, LIMIT_MAX, MAX_OFFSET
 
 _ERRORS = {
     400: "Invalid request (VALIDATION_ERROR), or LIMIT_EXCEEDED on create",
@@ -66,3 +66,19 @@ def query_integer(
         "description": description,
         "schema": {"type": "integer", "minimum": low, "maximum": high, "default": default},
     }
+
+
+def page_parameters(noun: str) -> list[dict[str, Any]]:
+    """``limit`` and ``offset`` of a list of ``noun`` (parsing.page reads them)."""
+    return [
+        query_integer(
+            "limit",
+            f"Number of {noun} to return (1-{LIMIT_MAX}, default: {LIMIT_DEFAULT})",
+            low=1,
+            high=LIMIT_MAX,
+            default=LIMIT_DEFAULT,
+        ),
+        query_integer(
+            "offset", f"Number of {noun} to skip (default: 0)", low=0, high=MAX_OFFSET, default=0
+        ),
+    ]

@@ -144,3 +144,13 @@ def only_query(request: Request, *names: str) -> None:
         raise validation_error(
             "Invalid query parameters", [{"field": unknown[0], "message": "unknown parameter"}]
         )
+
+
+LIMIT_DEFAULT, LIMIT_MAX = 50, 200  # every paginated list
+
+
+def page(request: Request) -> tuple[int, int]:
+    """``limit`` (1-200, default 50) and ``offset`` (default 0) of a paginated list."""
+    limit = query_int(request, "limit", default=LIMIT_DEFAULT, low=1, high=LIMIT_MAX)
+    offset = query_int(request, "offset", default=0, low=0, high=MAX_OFFSET)
+    return limit, offset

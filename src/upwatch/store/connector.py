@@ -188,15 +188,47 @@ def connector_for(engine: AsyncEngine) -> Connector:
 # -- SQLite -------------------------------------------------------------------------
 
 
-class _SqliteReads:
-    """sqlite3, synchronously on the loop's thread: an indexed read takes ~10 us here
-    against ~550 us of CPU through aiosqlite's thread hops (bench/README
-    "Performance"). WAL readers never wait for writers, so this does not block."""
+class _On:
+    """What every driver's reads and transactions share: the connection, the dialect
+    compiled for, and the parts written once in terms of the others."""
 
-    def __init__(self, raw: sqlite3.Connection, dialect: Dialect) -> None:
+    def __init__(self, raw: Any, dialect: Dialect) -> None:
         self._raw = raw
         self._dialect = dialect
         self.dialect: str = dialect.name
+
+    @property
+    def driver(self) -> Any:
+        return self._raw
+
+    async def first(self, statement: ClauseElement, params: Params | None = None) -> Row | None:
+        raise NotImplementedError
+
+    async def scalar(self, statement: ClauseElement, params: Params | None = None) -> Any:
+        row = await self.first(statement, params)
+        return None if row is None else row[0]
+
+    async def execute(self, statement: ClauseElement, params: Params | None = None) -> int:
+        raise NotImplementedError
+
+    async def _executemany(self, sql: str, args: list[list[Any]]) -> None:
+        raise NotImplementedError
+
+    async def execute_many(self, statement: ClauseElement, params: Sequence[Params]) -> None:
+        if not params:
+            return
+        p = prepare(statement, self._dialect, params[0])
+        if p.expanding:  # the text may differ per parameter set
+            for one in params:
+                await self.execute(statement, one)
+            return
+        await self._executemany(p.sql, [p.arguments(one)[1] for one in params])
+
+
+class _SqliteReads(_On):
+    """sqlite3, synchronously on the loop's thread: an indexed read takes ~10 us here
+    against ~550 us of CPU through aiosqlite's thread hops (bench/README
+    "Performance"). WAL readers never wait for writers, so this does not block."""
 
     async def rows(self, statement: ClauseElement, params: Params | None = None) -> list[Row]:
         p = prepare(statement, self._dialect, params)
@@ -209,22 +241,9 @@ class _SqliteReads:
         raw = self._raw.execute(sql, args).fetchone()
         return None if raw is None else p.row(raw)
 
-    async def scalar(self, statement: ClauseElement, params: Params | None = None) -> Any:
-        row = await self.first(statement, params)
-        return None if row is None else row[0]
 
-
-class _SqliteTx:
+class _SqliteTx(_On):
     """aiosqlite, inside BEGIN IMMEDIATE: nothing else writes until it ends."""
-
-    def __init__(self, raw: Any, dialect: Dialect) -> None:
-        self._raw = raw
-        self._dialect = dialect
-        self.dialect: str = dialect.name
-
-    @property
-    def driver(self) -> Any:
-        return self._raw
 
     async def rows(self, statement: ClauseElement, params: Params | None = None) -> list[Row]:
         p = prepare(statement, self._dialect, params)
@@ -235,25 +254,14 @@ class _SqliteTx:
         found = await self.rows(statement, params)
         return found[0] if found else None
 
-    async def scalar(self, statement: ClauseElement, params: Params | None = None) -> Any:
-        row = await self.first(statement, params)
-        return None if row is None else row[0]
-
     async def execute(self, statement: ClauseElement, params: Params | None = None) -> int:
         p = prepare(statement, self._dialect, params)
         sql, args = p.arguments(params)
         cursor = await self._raw.execute(sql, args)
         return int(cursor.rowcount)
 
-    async def execute_many(self, statement: ClauseElement, params: Sequence[Params]) -> None:
-        if not params:
-            return
-        p = prepare(statement, self._dialect, params[0])
-        if p.expanding:  # the text may differ per parameter set
-            for one in params:
-                await self.execute(statement, one)
-            return
-        await self._raw.executemany(p.sql, [p.arguments(one)[1] for one in params])
+    async def _executemany(self, sql: str, args: list[list[Any]]) -> None:
+        await self._raw.executemany(sql, args)
 
 
 class SqliteConnector:
@@ -303,17 +311,8 @@ class SqliteConnector:
 # -- PostgreSQL ---------------------------------------------------------------------
 
 
-class _PgTx:
+class _PgTx(_On):
     """An asyncpg connection: each statement prepared and cached by asyncpg on it."""
-
-    def __init__(self, raw: Any, dialect: Dialect) -> None:
-        self._raw = raw
-        self._dialect = dialect
-        self.dialect: str = dialect.name
-
-    @property
-    def driver(self) -> Any:
-        return self._raw
 
     async def rows(self, statement: ClauseElement, params: Params | None = None) -> list[Row]:
         p = prepare(statement, self._dialect, params)
@@ -326,10 +325,6 @@ class _PgTx:
         raw = await self._raw.fetchrow(sql, *args)
         return None if raw is None else p.row(raw)
 
-    async def scalar(self, statement: ClauseElement, params: Params | None = None) -> Any:
-        row = await self.first(statement, params)
-        return None if row is None else row[0]
-
     async def execute(self, statement: ClauseElement, params: Params | None = None) -> int:
         p = prepare(statement, self._dialect, params)
         sql, args = p.arguments(params)
@@ -337,15 +332,8 @@ class _PgTx:
         count = status.rsplit(" ", 1)[-1]  # "UPDATE 3", "INSERT 0 1", "DELETE 0"
         return int(count) if count.isdigit() else 0
 
-    async def execute_many(self, statement: ClauseElement, params: Sequence[Params]) -> None:
-        if not params:
-            return
-        p = prepare(statement, self._dialect, params[0])
-        if p.expanding:
-            for one in params:
-                await self.execute(statement, one)
-            return
-        await self._raw.executemany(p.sql, [p.arguments(one)[1] for one in params])
+    async def _executemany(self, sql: str, args: list[list[Any]]) -> None:
+        await self._raw.executemany(sql, args)
 
 
 async def _pg_codecs(raw: Any) -> None:

@@ -21,7 +21,7 @@ from upwatch.api.models import (
     NotificationChannelList,
     UpdateNotificationChannelRequest,
 )
-from upwatch.api.parsing import MAX_OFFSET, only_query, query_int, read_json
+from upwatch.api.parsing import only_query, page, read_json
 from upwatch.api.responses import JSON
 from upwatch.delivery import transports
 from upwatch.domain import SCOPE_CHANNELS_READ, SCOPE_CHANNELS_WRITE, Principal
@@ -30,7 +30,6 @@ from upwatch.notifications import ChannelType
 from upwatch.wire import channel_json, delivery_json
 
 PREFIX = "/v1/notification-channels"
-LIMIT_DEFAULT, LIMIT_MAX = 50, 200
 URL_MAX = 2048
 _CHANNEL_ID = re.compile(r"^nch_[A-Za-z0-9]{1,27}$")
 
@@ -279,27 +278,13 @@ async def test_channel(channel_id: str, who: Writer, s: Deps) -> Response:
         200: {"model": DeliveryList},
         **openapi.errors(400, 401, 403, 404, not_found="Notification channel"),
     },
-    openapi_extra={
-        "parameters": [
-            openapi.query_integer(
-                "limit",
-                "Number of deliveries to return (1-200, default: 50)",
-                low=1,
-                high=LIMIT_MAX,
-                default=LIMIT_DEFAULT,
-            ),
-            openapi.query_integer(
-                "offset", "Number to skip (default: 0)", low=0, high=MAX_OFFSET, default=0
-            ),
-        ]
-    },
+    openapi_extra={"parameters": openapi.page_parameters("deliveries")},
 )
 async def list_deliveries(request: Request, channel_id: str, who: Reader, s: Deps) -> Response:
     channel_id = channel_id_or_404(channel_id)
     await s.store.channels.get(who.team_id, channel_id)  # 404 before 400
     only_query(request, "limit", "offset")
-    limit = query_int(request, "limit", default=LIMIT_DEFAULT, low=1, high=LIMIT_MAX)
-    offset = query_int(request, "offset", default=0, low=0, high=MAX_OFFSET)
+    limit, offset = page(request)
     found, total = await s.store.deliveries.of_channel(
         who.team_id, channel_id, limit=limit, offset=offset
     )

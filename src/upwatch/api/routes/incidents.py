@@ -12,28 +12,16 @@ from upwatch.api import openapi
 from upwatch.api.deps import Deps, Reader
 from upwatch.api.errors import ApiError
 from upwatch.api.models import IncidentList
-from upwatch.api.parsing import MAX_OFFSET, only_query, query_choice, query_int
+from upwatch.api.parsing import only_query, page, query_choice
 from upwatch.api.responses import JSON
 from upwatch.api.routes.monitors import PREFIX, monitor_id_or_404
 from upwatch.wire import incident_json
 
-LIMIT_DEFAULT, LIMIT_MAX = 50, 200
 STATUSES = ("open", "resolved")
 
 router = APIRouter(tags=["Incidents"])
 
-_PAGE = [
-    openapi.query_integer(
-        "limit",
-        "Number of incidents to return (1-200, default: 50)",
-        low=1,
-        high=LIMIT_MAX,
-        default=LIMIT_DEFAULT,
-    ),
-    openapi.query_integer(
-        "offset", "Number of incidents to skip (default: 0)", low=0, high=MAX_OFFSET, default=0
-    ),
-]
+_PAGE = openapi.page_parameters("incidents")
 _STATUS = {
     "name": "status",
     "in": "query",
@@ -41,12 +29,6 @@ _STATUS = {
     "description": "Only open or only resolved incidents",
     "schema": {"type": "string", "enum": list(STATUSES)},
 }
-
-
-def _page(request: Request) -> tuple[int, int]:
-    limit = query_int(request, "limit", default=LIMIT_DEFAULT, low=1, high=LIMIT_MAX)
-    offset = query_int(request, "offset", default=0, low=0, high=MAX_OFFSET)
-    return limit, offset
 
 
 def _envelope(data: list[dict[str, Any]], total: int, limit: int, offset: int) -> Response:
@@ -70,7 +52,7 @@ async def list_monitor_incidents(
     monitor_id = monitor_id_or_404(monitor_id)
     try:
         only_query(request, "limit", "offset")
-        limit, offset = _page(request)
+        limit, offset = page(request)
     except ApiError:
         await s.store.monitors.require(who.team_id, monitor_id)  # 404 before 400
         raise
@@ -92,7 +74,7 @@ async def list_monitor_incidents(
 async def list_incidents(request: Request, who: Reader, s: Deps) -> Response:
     only_query(request, "status", "limit", "offset")
     status = query_choice(request, "status", STATUSES)
-    limit, offset = _page(request)
+    limit, offset = page(request)
     found, total = await s.store.incidents.of_team(
         who.team_id,
         is_open=None if status is None else status == "open",

@@ -9,29 +9,12 @@ from upwatch.api import openapi
 from upwatch.api.deps import Deps, Reader
 from upwatch.api.errors import ApiError
 from upwatch.api.models import CheckResultList
-from upwatch.api.parsing import MAX_OFFSET, only_query, query_int
+from upwatch.api.parsing import only_query, page
 from upwatch.api.responses import JSON
 from upwatch.api.routes.monitors import PREFIX, monitor_id_or_404
 from upwatch.wire import result_json
 
-LIMIT_DEFAULT, LIMIT_MAX = 50, 200
-
 router = APIRouter(prefix=PREFIX, tags=["TCP Monitors"])
-
-_PAGE_PARAMETERS = {
-    "parameters": [
-        openapi.query_integer(
-            "limit",
-            "Number of results to return (1-200, default: 50)",
-            low=1,
-            high=LIMIT_MAX,
-            default=LIMIT_DEFAULT,
-        ),
-        openapi.query_integer(
-            "offset", "Number of results to skip (default: 0)", low=0, high=MAX_OFFSET, default=0
-        ),
-    ]
-}
 
 
 @router.get(
@@ -44,14 +27,13 @@ _PAGE_PARAMETERS = {
         200: {"model": CheckResultList},
         **openapi.errors(400, 401, 403, 404, not_found="TCP monitor"),
     },
-    openapi_extra=_PAGE_PARAMETERS,
+    openapi_extra={"parameters": openapi.page_parameters("results")},
 )
 async def list_results(request: Request, monitor_id: str, who: Reader, s: Deps) -> Response:
     monitor_id = monitor_id_or_404(monitor_id)
     try:
         only_query(request, "limit", "offset")
-        limit = query_int(request, "limit", default=LIMIT_DEFAULT, low=1, high=LIMIT_MAX)
-        offset = query_int(request, "offset", default=0, low=0, high=MAX_OFFSET)
+        limit, offset = page(request)
     except ApiError:
         await s.store.monitors.require(who.team_id, monitor_id)  # 404 before 400
         raise
