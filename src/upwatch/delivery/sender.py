@@ -39,6 +39,7 @@ class Sender:
         self._smtp = transports.Smtp.from_settings(settings.smtp_url, settings.smtp_from)
         self._in_flight: set[asyncio.Task[Delivery | None]] = set()
         self.wake = asyncio.Event()  # set: look for due deliveries now
+        self._more_due = False  # the last claim filled every free slot
         self.sent = 0  # attempts made
 
     async def run_once(self, at: int) -> int:
@@ -48,6 +49,7 @@ class Sender:
             return 0
         lease_ms = int(self._settings.delivery_lease_s * 1000)
         claimed = await self._store.deliveries.claim(at=at, limit=free, lease_ms=lease_ms)
+        self._more_due = len(claimed) == free
         for d, c in claimed:
             task = asyncio.create_task(self._deliver_logged(d, c), name=f"upwatch-send-{d.id}")
             self._in_flight.add(task)
@@ -64,10 +66,11 @@ class Sender:
         except Exception:
             log.exception("sending delivery %s failed unexpectedly; retried after its lease", d.id)
         finally:
-            # A slot is free: claim the next due one now, not at the next poll (a wave of
-            # incidents is sent at the receivers' pace, not UPWATCH_MAX_SENDS_IN_FLIGHT a
-            # second).
-            self.wake.set()
+            # A slot is free and the last claim left some due: claim the next now, not at
+            # the next poll (a wave of incidents is sent at the receivers' pace, not
+            # UPWATCH_MAX_SENDS_IN_FLIGHT a second). Otherwise the poll finds new ones.
+            if self._more_due:
+                self.wake.set()
         return None
 
     async def deliver(self, d: Delivery, c: Channel) -> Delivery:

@@ -15,7 +15,7 @@ from upwatch.store.tables import incidents, monitors
 
 OPEN, RESOLVED = "open", "resolved"
 
-_COLUMNS = (
+COLUMNS = (
     incidents.c.id,
     incidents.c.monitor_id,
     incidents.c.status,
@@ -37,7 +37,7 @@ _MONITOR_OWNED = select(monitors.c.id).where(
     monitors.c.id == bindparam("b_monitor"), monitors.c.team_id == bindparam("b_team")
 )
 _OF_MONITOR = (
-    select(*_COLUMNS)
+    select(*COLUMNS)
     .where(incidents.c.monitor_id == bindparam("b_monitor"))
     .order_by(*_NEWEST_FIRST)
     .limit(bindparam("b_limit"))
@@ -45,7 +45,7 @@ _OF_MONITOR = (
 )
 _COUNT_OF_MONITOR = select(func.count()).where(incidents.c.monitor_id == bindparam("b_monitor"))
 _OF_TEAM = (
-    select(*_COLUMNS)
+    select(*COLUMNS)
     .where(incidents.c.team_id == bindparam("b_team"))
     .order_by(*_NEWEST_FIRST)
     .limit(bindparam("b_limit"))

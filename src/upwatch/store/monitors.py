@@ -118,7 +118,8 @@ class Monitors:
             await tx.execute(_INSERT, {**row, "state": created.state.value, "next_due_at": at})
             if created.channel_ids:
                 await channel_rows.link(tx, team_id, created.id, created.channel_ids)
-        return created
+            windows = await window_rows.of_teams(tx, [team_id])
+        return _maintained(created, windows, at)
 
     async def get(self, team_id: int, monitor_id: str, *, at: int | None = None) -> Monitor:
         """The monitor; with ``at``, whether it is in a maintenance window then."""
@@ -186,7 +187,8 @@ class Monitors:
                 await channel_rows.link(tx, team_id, monitor_id, changes.channel_ids)
             if plan.new_generation:
                 after = await _reset_state(tx, before, after, at)
-        return after
+            windows = await window_rows.of_teams(tx, [team_id])
+        return _maintained(after, windows, at)
 
     async def delete(self, team_id: int, monitor_id: str, *, at: int) -> None:
         """The monitor goes with its results and incidents; an open incident is first

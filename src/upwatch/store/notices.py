@@ -14,23 +14,15 @@ from upwatch.store import channels as channel_rows
 from upwatch.store import deliveries as delivery_rows
 from upwatch.store import windows as window_rows
 from upwatch.store.connector import Connector, Tx
+from upwatch.store.incidents import COLUMNS as incident_columns
 from upwatch.store.incidents import incident
 from upwatch.store.rows import MONITORS_BY_IDS, monitor
 from upwatch.store.tables import incidents, monitors
 from upwatch.wire import incident_json, monitor_json
 
-_INCIDENTS_BY_IDS = select(
-    incidents.c.team_id,
-    incidents.c.id,
-    incidents.c.monitor_id,
-    incidents.c.status,
-    incidents.c.started_at,
-    incidents.c.confirmed_at,
-    incidents.c.resolved_at,
-    incidents.c.cause_status,
-    incidents.c.cause_error,
-    incidents.c.end_reason,
-).where(incidents.c.id.in_(bindparam("b_ids", expanding=True)))
+_INCIDENTS_BY_IDS = select(incidents.c.team_id, *incident_columns).where(
+    incidents.c.id.in_(bindparam("b_ids", expanding=True))
+)
 
 
 async def notify(tx: Tx, changes: Sequence[tuple[str, Event]], *, at: int) -> int:

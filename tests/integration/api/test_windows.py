@@ -131,3 +131,11 @@ async def test_windows_belong_to_their_team(api: Api) -> None:
     assert (await api.call("GET", f"{PATH}/mw_missing")).status_code == 404
     other_list = (await api.call("GET", "/v1/tcp-monitors", key="other")).json()["data"]
     assert [m["inMaintenance"] for m in other_list] == [False]
+
+
+async def test_creates_and_updates_answer_with_in_maintenance_too(api: Api) -> None:
+    await create(api, {**ONCE, "name": "all"})  # every monitor, now
+    made = await api.create()
+    assert made["inMaintenance"] is True
+    r = await api.call("PUT", f"/v1/tcp-monitors/{made['id']}", json={"name": "renamed"})
+    assert r.json()["data"]["inMaintenance"] is True
