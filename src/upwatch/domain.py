@@ -36,6 +36,29 @@ CONFIRMATION_CHECKS_DEFAULT, RECOVERY_CHECKS_DEFAULT = 2, 1
 REMIND_MINUTES_MIN, REMIND_MINUTES_MAX = 5, 10_080
 
 
+class IpFamily(enum.StrEnum):
+    """Which addresses of a name a check connects to (SPEC §9)."""
+
+    AUTO = "auto"  # both, raced as Happy Eyeballs (RFC 8305)
+    IPV4 = "ipv4"
+    IPV6 = "ipv6"
+
+
+def family_problem(host: str, family: IpFamily) -> str | None:
+    """Why an IP literal ``host`` cannot be reached over ``family``, or None."""
+    if family is IpFamily.AUTO:
+        return None
+    try:
+        version = ipaddress.ip_address(host).version
+    except ValueError:
+        return None  # a name: judged on what it resolves to, at each check
+    if family is IpFamily.IPV4 and version == 6:
+        return "is ipv4, but host is an IPv6 address"
+    if family is IpFamily.IPV6 and version == 4:
+        return "is ipv6, but host is an IPv4 address"
+    return None
+
+
 class Status(enum.StrEnum):
     UP = "up"
     DOWN = "down"
@@ -104,6 +127,7 @@ class Monitor:
     channel_ids: tuple[str, ...] = ()  # the notification channels it notifies, in order
     remind_every_minutes: int = 0
     in_maintenance: bool = False  # in a maintenance window when it was read
+    ip_family: IpFamily = IpFamily.AUTO
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +142,7 @@ class NewMonitor:
     recovery_checks: int = RECOVERY_CHECKS_DEFAULT
     channel_ids: tuple[str, ...] = ()
     remind_every_minutes: int = 0
+    ip_family: IpFamily = IpFamily.AUTO
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +159,7 @@ class MonitorChanges:
     recovery_checks: int | None = None
     channel_ids: tuple[str, ...] | None = None
     remind_every_minutes: int | None = None
+    ip_family: IpFamily | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +170,10 @@ class CheckResult:
     response_time_ms: int | None
     error: str | None
     checked_at: int
+    # Phase timings (SPEC §9): None where the phase did not happen or did not finish.
+    dns_time_ms: int | None = None
+    connect_time_ms: int | None = None
+    resolved_address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,15 +187,22 @@ class DueCheck:
     interval_s: int
     generation: int
     due_at: int
+    ip_family: IpFamily = IpFamily.AUTO
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What one probe saw. ``response_time_ms`` only when up; ``error`` only when not."""
+    """What one probe saw. ``response_time_ms`` only when up; ``error`` only when not.
+    ``dns_time_ms`` when a name was looked up and answered with an address;
+    ``connect_time_ms`` when the handshake finished; ``resolved_address`` is the
+    address connected to (or the last one tried)."""
 
     status: Status
     response_time_ms: int | None = None
     error: str | None = None
+    dns_time_ms: int | None = None
+    connect_time_ms: int | None = None
+    resolved_address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,8 +286,10 @@ def reschedule(before: Monitor, changes: MonitorChanges, at: int) -> Reschedule:
     applies from the last check (at once if that is already past); a new timeout applies
     from the next check, which needs nothing here."""
     enabled = before.is_enabled if changes.is_enabled is None else changes.is_enabled
-    retargeted = (changes.host is not None and changes.host != before.host) or (
-        changes.port is not None and changes.port != before.port
+    retargeted = (
+        (changes.host is not None and changes.host != before.host)
+        or (changes.port is not None and changes.port != before.port)
+        or (changes.ip_family is not None and changes.ip_family != before.ip_family)
     )
     re_enabled = enabled and not before.is_enabled
     new_generation = retargeted or enabled != before.is_enabled

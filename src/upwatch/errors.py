@@ -72,3 +72,7 @@ class MonitorsUnknown(UpwatchError):
     def __init__(self, ids: list[str]) -> None:
         super().__init__(f"unknown TCP monitor: {', '.join(ids)}")
         self.ids = ids
+
+
+class FamilyMismatch(UpwatchError):
+    """ipFamily contradicts the host."""

@@ -34,6 +34,7 @@ def monitor_json(m: Monitor) -> dict[str, Any]:
         "notificationChannelIds": list(m.channel_ids),
         "remindEveryMinutes": m.remind_every_minutes,
         "inMaintenance": m.in_maintenance,
+        "ipFamily": m.ip_family.value,
     }
 
 
@@ -43,6 +44,9 @@ def result_json(r: CheckResult) -> dict[str, Any]:
         "status": r.status.value,
         "responseTimeMs": r.response_time_ms,
         "checkedAt": rfc3339(r.checked_at),
+        "dnsTimeMs": r.dns_time_ms,
+        "connectTimeMs": r.connect_time_ms,
+        "resolvedAddress": r.resolved_address,
     }
     if r.error is not None:
         body["error"] = r.error

@@ -12,7 +12,15 @@ from tests.support.seeding import team_id
 from upwatch.chores import Chore, Supervisor
 from upwatch.clock import FakeClock, SystemClock
 from upwatch.config import Settings
-from upwatch.domain import MonitorChanges, NewMonitor, Observation, Outcome, Status
+from upwatch.domain import (
+    DueCheck,
+    IpFamily,
+    MonitorChanges,
+    NewMonitor,
+    Observation,
+    Outcome,
+    Status,
+)
 from upwatch.metrics import CheckerMetrics, new_registry
 from upwatch.notifications import ChannelType
 from upwatch.probes.tcp import probe
@@ -64,6 +72,27 @@ async def test_a_new_monitor_is_checked_at_once_then_every_interval(
     after = await store.monitors.get(acme, m.id)
     assert after.last_checked_at == results[0].checked_at
     assert after.last_status is Status.UP
+
+
+async def test_a_check_stores_its_phase_timings_and_follows_the_ip_family(
+    store: Store, acme: int, clock: FakeClock
+) -> None:
+    with listener() as sock:
+        port = sock.getsockname()[1]
+        auto = await store.monitors.create(acme, NewMonitor("a", "localhost", port), at=0)
+        v6 = await store.monitors.create(
+            acme, NewMonitor("b", "localhost", port, ip_family=IpFamily.IPV6), at=0
+        )
+        clock.set(0)
+        await step(worker(store, clock), clock)
+    [up], _ = await store.results.page(acme, auto.id, limit=10, offset=0)
+    assert up.status is Status.UP
+    assert (up.dns_time_ms is not None, up.connect_time_ms is not None) == (True, True)
+    assert up.resolved_address == "127.0.0.1"
+    # Nothing listens on ::1 here (or localhost has no IPv6 address): never 127.0.0.1.
+    [other], _ = await store.results.page(acme, v6.id, limit=10, offset=0)
+    assert other.status is Status.DOWN
+    assert other.resolved_address in (None, "::1")
 
 
 async def test_a_closed_port_is_stored_as_down(store: Store, acme: int, clock: FakeClock) -> None:
@@ -161,9 +190,9 @@ async def test_a_check_in_flight_for_a_changed_monitor_writes_nothing(
 ) -> None:
     gate = asyncio.Event()
 
-    async def gated(host: str, port: int, timeout_ms: int) -> Outcome:
+    async def gated(check: DueCheck) -> Outcome:
         await gate.wait()
-        return await probe(host, port, timeout_ms)
+        return await probe(check.host, check.port, check.timeout_ms)
 
     m = await store.monitors.create(acme, NewMonitor("m", "127.0.0.1", closed_port()), at=0)
     clock.set(0)
@@ -226,9 +255,9 @@ async def test_a_wall_clock_jump_neither_bursts_nor_stalls(
         )
     checked: dict[int, list[int]] = {1000 + i: [] for i in range(60)}  # monotonic ms
 
-    async def recording(host: str, port: int, timeout_ms: int) -> Outcome:
-        checked[timeout_ms].append(clock.monotonic_ms())
-        return await probe(host, port, timeout_ms)
+    async def recording(check: DueCheck) -> Outcome:
+        checked[check.timeout_ms].append(clock.monotonic_ms())
+        return await probe(check.host, check.port, check.timeout_ms)
 
     w = worker(store, clock, probe=recording)
 

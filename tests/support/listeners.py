@@ -9,12 +9,15 @@ from collections.abc import AsyncIterator, Iterator
 
 
 @contextlib.contextmanager
-def listener(backlog: int = 128, port: int = 0) -> Iterator[socket.socket]:
-    """A listening socket on 127.0.0.1 (on ``port``, or any free one); the kernel
-    completes handshakes without accept()."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def listener(backlog: int = 128, port: int = 0, host: str = "127.0.0.1") -> Iterator[socket.socket]:
+    """A listening socket on ``host`` (127.0.0.1 or ::1; on ``port``, or any free one);
+    the kernel completes handshakes without accept()."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    if family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    sock.bind((host, port))
     sock.listen(backlog)
     try:
         yield sock
@@ -30,16 +33,16 @@ def closed_port() -> int:
 
 
 @contextlib.contextmanager
-def blackhole() -> Iterator[int]:
+def blackhole(port: int = 0, host: str = "127.0.0.1") -> Iterator[int]:
     """A port whose connects hang: a listen(0) socket whose accept queue is filled by
     never-accepted connections drops further SYNs on Linux."""
     fillers: list[socket.socket] = []
-    with listener(backlog=0) as sock:
+    with listener(backlog=0, port=port, host=host) as sock:
         port = int(sock.getsockname()[1])
         for _ in range(8):
-            filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            filler = socket.socket(sock.family, socket.SOCK_STREAM)
             filler.setblocking(False)
-            filler.connect_ex(("127.0.0.1", port))
+            filler.connect_ex((host, port))
             fillers.append(filler)
         try:
             yield port

@@ -3,6 +3,7 @@ import re
 import pytest
 
 from upwatch.domain import (
+    IpFamily,
     Monitor,
     MonitorChanges,
     host_problem,
@@ -103,7 +104,11 @@ def monitor(**over: object) -> Monitor:
 
 def test_a_retargeted_monitor_is_due_at_once_under_a_new_generation() -> None:
     at = T0 + 5_000
-    for changes in (MonitorChanges(host="other.example.com"), MonitorChanges(port=5433)):
+    for changes in (
+        MonitorChanges(host="other.example.com"),
+        MonitorChanges(port=5433),
+        MonitorChanges(ip_family=IpFamily.IPV6),  # other addresses are probed
+    ):
         plan = reschedule(monitor(), changes, at)
         assert plan.next_due_at == at
         assert plan.new_generation

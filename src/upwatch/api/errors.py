@@ -14,6 +14,7 @@ from starlette.responses import Response
 from upwatch.api.responses import JSON
 from upwatch.errors import (
     DatabaseUnavailable,
+    FamilyMismatch,
     LimitExceeded,
     MonitorsUnknown,
     NotFound,
@@ -89,6 +90,10 @@ def install(app: FastAPI, allowed_methods: Callable[[str], list[str]]) -> None:
         detail = {"field": "monitorIds", "message": str(exc)}
         return error_response(400, "VALIDATION_ERROR", "Invalid request body", [detail])
 
+    async def on_family_mismatch(_: Request, exc: Exception) -> Response:
+        detail = {"field": "ipFamily", "message": str(exc)}
+        return error_response(400, "VALIDATION_ERROR", "Invalid request body", [detail])
+
     async def on_limit(_: Request, exc: Exception) -> Response:
         return error_response(400, "LIMIT_EXCEEDED", str(exc))
 
@@ -118,6 +123,7 @@ def install(app: FastAPI, allowed_methods: Callable[[str], list[str]]) -> None:
     app.add_exception_handler(LimitExceeded, on_limit)
     app.add_exception_handler(UnknownChannels, on_unknown_channels)
     app.add_exception_handler(MonitorsUnknown, on_unknown_monitors)
+    app.add_exception_handler(FamilyMismatch, on_family_mismatch)
     app.add_exception_handler(DatabaseUnavailable, on_database)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_request_validation)

@@ -10,8 +10,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from upwatch import domain
 
@@ -80,6 +88,16 @@ RecoveryChecks = Annotated[
 ]
 
 
+IpFamilyName = Annotated[
+    Literal["auto", "ipv4", "ipv6"],
+    Field(
+        description="Addresses to connect to: `auto` (both families, raced as Happy "
+        "Eyeballs, RFC 8305), `ipv4` or `ipv6` only. An IP literal host of the other "
+        "family is refused."
+    ),
+]
+
+
 # Wire names to the domain's.
 _DOMAIN_NAMES = {
     "name": "name",
@@ -92,11 +110,14 @@ _DOMAIN_NAMES = {
     "recoveryChecks": "recovery_checks",
     "notificationChannelIds": "channel_ids",
     "remindEveryMinutes": "remind_every_minutes",
+    "ipFamily": "ip_family",
 }
 
 
 def _domain_names(model: BaseModel) -> dict[str, Any]:
     names = {_DOMAIN_NAMES[k]: v for k, v in model.model_dump().items()}
+    if names.get("ip_family") is not None:
+        names["ip_family"] = domain.IpFamily(names["ip_family"])
     if names.get("channel_ids") is not None:
         names["channel_ids"] = tuple(names["channel_ids"])
     return names
@@ -112,6 +133,19 @@ def _checked_host(value: str | None) -> str | None:
     if value is not None and (problem := domain.host_problem(value)):
         raise ValueError(problem)
     return value
+
+
+def _family_fits_host(model: Any) -> Any:
+    """Both given: an IP literal of the other family is refused. (On an update that
+    gives one of them, the store judges it against the stored other.)"""
+    host, family = model.host, model.ipFamily
+    if (
+        host is not None
+        and family is not None
+        and (p := domain.family_problem(host, domain.IpFamily(family)))
+    ):
+        raise PydanticCustomError("ip_family", p, {"field": "ipFamily"})
+    return model
 
 
 def _as_in_the_api_document(schema: dict[str, Any]) -> None:
@@ -141,10 +175,12 @@ class CreateTcpMonitorRequest(BaseModel):
     recoveryChecks: RecoveryChecks = domain.RECOVERY_CHECKS_DEFAULT
     notificationChannelIds: ChannelIds = []
     remindEveryMinutes: RemindEveryMinutes = 0
+    ipFamily: IpFamilyName = "auto"
 
     _host = field_validator("host")(_checked_host)
     _channels = field_validator("notificationChannelIds")(_distinct)
     _remind = field_validator("remindEveryMinutes")(_reminder_interval)
+    _family = model_validator(mode="after")(_family_fits_host)
 
     def to_domain(self) -> domain.NewMonitor:
         return domain.NewMonitor(**_domain_names(self))
@@ -170,10 +206,12 @@ class UpdateTcpMonitorRequest(BaseModel):
     recoveryChecks: RecoveryChecks | SkipJsonSchema[None] = None
     notificationChannelIds: ChannelIds | SkipJsonSchema[None] = None
     remindEveryMinutes: RemindEveryMinutes | SkipJsonSchema[None] = None
+    ipFamily: IpFamilyName | SkipJsonSchema[None] = None
 
     _host = field_validator("host")(_checked_host)
     _channels = field_validator("notificationChannelIds")(_distinct)
     _remind = field_validator("remindEveryMinutes")(_reminder_interval)
+    _family = model_validator(mode="after")(_family_fits_host)
 
     def to_domain(self) -> domain.MonitorChanges:
         return domain.MonitorChanges(**_domain_names(self))  # unset fields stay None
@@ -214,6 +252,7 @@ class TcpMonitor(BaseModel):
     notificationChannelIds: list[str]
     remindEveryMinutes: RemindEveryMinutes
     inMaintenance: Annotated[bool, Field(description="In a maintenance window now")]
+    ipFamily: IpFamilyName
 
 
 class TcpMonitorEnvelope(BaseModel):
@@ -258,6 +297,24 @@ class CheckResult(BaseModel):
         Field(description="Error message when status is down or timeout; absent when up"),
     ] = None
     checkedAt: Annotated[AwareDatetime, Field(description="Timestamp when the check was performed")]
+    dnsTimeMs: Annotated[
+        int | None,
+        Field(description="Time to resolve the host; null for an IP literal or a failed lookup"),
+    ]
+    connectTimeMs: Annotated[
+        int | None,
+        Field(
+            description="Time from the resolved address(es) to the established connection; "
+            "null unless the handshake finished"
+        ),
+    ]
+    resolvedAddress: Annotated[
+        str | None,
+        Field(
+            description="The address connected to (or whose failure `error` reports); "
+            "null when no address was tried"
+        ),
+    ]
 
 
 class Pagination(BaseModel):

@@ -91,7 +91,9 @@ def _without_tags(loc: tuple[int | str, ...]) -> list[int | str]:
 def _details(exc: ValidationError) -> list[dict[str, str]]:
     details = []
     for err in exc.errors(include_url=False):
-        field = ".".join(str(part) for part in _without_tags(err["loc"])) or "body"
+        # A check across fields names the field it blames in its context.
+        named = (err.get("ctx") or {}).get("field")
+        field = named or ".".join(str(part) for part in _without_tags(err["loc"])) or "body"
         if err["type"] == "extra_forbidden":
             message = "unknown field"
         elif err["type"] == "missing":

@@ -18,7 +18,7 @@ from upwatch.chores import Chore, Supervisor
 from upwatch.clock import Clock, SystemClock
 from upwatch.config import Settings
 from upwatch.delivery import sender
-from upwatch.domain import DueCheck, Observation, Outcome, Plan
+from upwatch.domain import DueCheck, Observation, Outcome, Plan, TargetPolicy
 from upwatch.errors import DatabaseUnavailable
 from upwatch.metrics import CheckerMetrics, new_registry
 from upwatch.probes import tcp
@@ -29,7 +29,7 @@ from upwatch.store import Store
 
 log = logging.getLogger(__name__)
 
-Probe = Callable[[str, int, int], Awaitable[Outcome]]
+Probe = Callable[[DueCheck], Awaitable[Outcome]]
 
 POLL_INTERVAL_S = 0.25  # new, re-enabled and re-targeted monitors start within this
 CLAIM_LOOKAHEAD_MS = 500  # claim a little early, then start each check on its due time
@@ -49,6 +49,12 @@ CLOCK_JUMP_MS = 1_000
 CLOCK_SKEW_TOLERANCE_MS = 5_000
 
 
+async def _probe_tcp(check: DueCheck, *, policy: TargetPolicy) -> Outcome:
+    return await tcp.probe(
+        check.host, check.port, check.timeout_ms, family=check.ip_family, policy=policy
+    )
+
+
 class Worker:
     def __init__(
         self,
@@ -63,7 +69,7 @@ class Worker:
         self._settings = settings
         self._store = store
         self._clock = clock or SystemClock()
-        self._probe = probe or partial(tcp.probe, policy=settings.target_policy)
+        self._probe = probe or partial(_probe_tcp, policy=settings.target_policy)
         self._lookahead_ms = lookahead_ms
         self.metrics = metrics or CheckerMetrics(new_registry())
         self._slots = asyncio.Semaphore(settings.check_concurrency)
@@ -247,7 +253,7 @@ class Worker:
             checked_at = self._clock.now_ms()
             self.metrics.lateness.observe(max(0, checked_at - check.due_at) / 1000)
             try:
-                outcome = await self._probe(check.host, check.port, check.timeout_ms)
+                outcome = await self._probe(check)
             except Exception:
                 log.exception("probe of %s:%d failed unexpectedly", check.host, check.port)
                 return

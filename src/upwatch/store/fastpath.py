@@ -11,13 +11,24 @@ tests/integration/test_store.py run every one of them on both databases.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol
 
-from upwatch.domain import CheckResult, DueCheck
+from upwatch.domain import CheckResult, DueCheck, IpFamily
 
 # check_results' columns, the one list: written here, read by store/results.py.
-RESULT_COLUMNS = ("id", "monitor_id", "status", "response_time_ms", "error", "checked_at")
+RESULT_COLUMNS = (
+    "id",
+    "monitor_id",
+    "status",
+    "response_time_ms",
+    "error",
+    "checked_at",
+    "dns_time_ms",
+    "connect_time_ms",
+    "resolved_address",
+)
 
 
 # A monitor's state-machine columns (upwatch/incidents.py's Tracker), in this order.
@@ -107,17 +118,38 @@ def fastpath_for(dialect: str) -> FastPath:
     return PostgresFastPath() if dialect == "postgresql" else SqliteFastPath()
 
 
-_CLAIM_COLUMNS = "id, host, port, timeout_ms, interval_s, generation, next_due_at"
+_CLAIM_COLUMNS = "id, host, port, timeout_ms, interval_s, generation, next_due_at, ip_family"
 
 
 def _due(row: Sequence[Any]) -> DueCheck:
     """From _CLAIM_COLUMNS: DueCheck's fields, in order."""
-    return DueCheck(*row)
+    i, host, port, timeout_ms, interval_s, generation, due_at, family = row
+    return DueCheck(i, host, port, timeout_ms, interval_s, generation, due_at, IpFamily(family))
 
 
 def _result_row(r: CheckResult) -> tuple[Any, ...]:
     """In RESULT_COLUMNS' order."""
-    return (r.id, r.monitor_id, r.status.value, r.response_time_ms, r.error, r.checked_at)
+    return (
+        r.id,
+        r.monitor_id,
+        r.status.value,
+        r.response_time_ms,
+        r.error,
+        r.checked_at,
+        r.dns_time_ms,
+        r.connect_time_ms,
+        pack_address(r.resolved_address),
+    )
+
+
+def pack_address(address: str | None) -> bytes | None:
+    """An IP address as its 4 or 16 bytes: the results table is the biggest thing
+    upwatch keeps, and text would take up to 39."""
+    return None if address is None else ipaddress.ip_address(address).packed
+
+
+def unpack_address(packed: bytes | None) -> str | None:
+    return None if packed is None else str(ipaddress.ip_address(packed))
 
 
 class SqliteFastPath:

@@ -10,10 +10,11 @@ from upwatch.domain import (
     Monitor,
     MonitorChanges,
     NewMonitor,
+    family_problem,
     new_monitor_id,
     reschedule,
 )
-from upwatch.errors import MonitorLimitExceeded, MonitorNotFound
+from upwatch.errors import FamilyMismatch, MonitorLimitExceeded, MonitorNotFound
 from upwatch.incidents import EndReason, Resolved, reset
 from upwatch.maintenance import Window
 from upwatch.notifications import Event
@@ -69,6 +70,7 @@ _CHANGE = (
         confirmation_checks=bindparam("b_confirmation_checks"),
         recovery_checks=bindparam("b_recovery_checks"),
         remind_every_minutes=bindparam("b_remind_every_minutes"),
+        ip_family=bindparam("b_ip_family"),
         updated_at=bindparam("b_updated_at"),
         next_due_at=bindparam("b_next_due_at"),
         generation=bindparam("b_generation"),
@@ -101,6 +103,7 @@ class Monitors:
             recovery_checks=new.recovery_checks,
             channel_ids=new.channel_ids,
             remind_every_minutes=new.remind_every_minutes,
+            ip_family=new.ip_family,
             created_at=at,
             updated_at=at,
             last_checked_at=None,
@@ -115,7 +118,8 @@ class Monitors:
                 raise MonitorLimitExceeded
             # A new monitor is due at once.
             row = {k: v for k, v in asdict(created).items() if k in monitors.c}
-            await tx.execute(_INSERT, {**row, "state": created.state.value, "next_due_at": at})
+            row.update(state=created.state.value, ip_family=created.ip_family.value)
+            await tx.execute(_INSERT, {**row, "next_due_at": at})
             if created.channel_ids:
                 await channel_rows.link(tx, team_id, created.id, created.channel_ids)
             windows = await window_rows.of_teams(tx, [team_id])
@@ -163,6 +167,8 @@ class Monitors:
             after = replace(
                 before, **{k: v for k, v in given.items() if v is not None}, updated_at=at
             )
+            if problem := family_problem(after.host, after.ip_family):
+                raise FamilyMismatch(problem)
             await tx.execute(
                 _CHANGE,
                 {
@@ -176,6 +182,7 @@ class Monitors:
                     "b_confirmation_checks": after.confirmation_checks,
                     "b_recovery_checks": after.recovery_checks,
                     "b_remind_every_minutes": after.remind_every_minutes,
+                    "b_ip_family": after.ip_family.value,
                     "b_updated_at": at,
                     "b_next_due_at": row.next_due_at
                     if plan.next_due_at is None

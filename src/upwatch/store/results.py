@@ -24,6 +24,7 @@ from upwatch.store.fastpath import (
     FreshRow,
     LiveRow,
     StaleRow,
+    unpack_address,
 )
 from upwatch.store.rows import tracker, tracker_row
 from upwatch.store.tables import check_results, monitors
@@ -69,6 +70,9 @@ def result(row: Row) -> CheckResult:
         response_time_ms=row.response_time_ms,
         error=row.error,
         checked_at=row.checked_at,
+        dns_time_ms=row.dns_time_ms,
+        connect_time_ms=row.connect_time_ms,
+        resolved_address=unpack_address(row.resolved_address),
     )
 
 
@@ -87,6 +91,9 @@ async def insert(tx: Tx, fast: FastPath, observations: Sequence[Observation]) ->
             response_time_ms=o.outcome.response_time_ms,
             error=o.outcome.error,
             checked_at=o.checked_at,
+            dns_time_ms=o.outcome.dns_time_ms,
+            connect_time_ms=o.outcome.connect_time_ms,
+            resolved_address=o.outcome.resolved_address,
         )
         for o in observations
         if (m := live.get(o.check.monitor_id)) is not None and m.generation == o.check.generation

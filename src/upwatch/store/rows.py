@@ -7,7 +7,7 @@ from dataclasses import fields
 
 from sqlalchemy import bindparam, select
 
-from upwatch.domain import Monitor, MonitorState, Status
+from upwatch.domain import IpFamily, Monitor, MonitorState, Status
 from upwatch.incidents import Tracker
 from upwatch.store.connector import Row
 from upwatch.store.fastpath import TrackerRow
@@ -42,6 +42,7 @@ def monitor(row: Row) -> Monitor:
         state_changed_at=row.state_changed_at,
         open_incident_id=row.open_incident_id,
         remind_every_minutes=row.remind_every_minutes,
+        ip_family=IpFamily(row.ip_family),
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -92,6 +93,8 @@ monitors = Table(
     Column("run_started_at", BigInteger, nullable=True),
     Column("cause_status", String(16), nullable=True),
     Column("cause_error", String(255), nullable=True),
+    # SPEC §9: which addresses a check connects to (domain.IpFamily).
+    Column("ip_family", String(8), nullable=False, server_default="auto"),
     Index(
         "ix_monitors_due",
         "next_due_at",
@@ -114,6 +117,11 @@ check_results = Table(
     Column("status", String(16), nullable=False),
     Column("response_time_ms", Integer, nullable=True),
     Column("error", String(255), nullable=True),
+    # Phase timings (SPEC §9). The address is packed (4 or 16 bytes, fastpath.pack_address):
+    # a NULL costs one bit of the row's null bitmap on PostgreSQL and a byte on SQLite.
+    Column("dns_time_ms", Integer, nullable=True),
+    Column("connect_time_ms", Integer, nullable=True),
+    Column("resolved_address", LargeBinary(16), nullable=True),
     CheckConstraint("status IN ('up', 'down', 'timeout')", name="status"),
     # "This monitor's results, newest first" is one index range scan.
     Index("ix_check_results_monitor_newest", "monitor_id", "checked_at", "id"),

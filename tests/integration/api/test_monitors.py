@@ -266,3 +266,57 @@ async def test_the_operator_can_allow_a_denied_range(store: Store) -> None:
             headers={"Authorization": f"Bearer {key}"},
         )
     assert r.status_code == 201
+
+
+# -- ipFamily (SPEC §9) ----------------------------------------------------------------
+
+
+async def test_ip_family_defaults_to_auto_and_can_be_set_and_changed(api: Api) -> None:
+    m = await api.create()
+    assert m["ipFamily"] == "auto"
+    m = await api.create({**VALID, "host": "db.example.com", "ipFamily": "ipv6"})
+    assert m["ipFamily"] == "ipv6"
+    r = await api.call("PUT", f"/v1/tcp-monitors/{m['id']}", json={"ipFamily": "ipv4"})
+    assert (r.status_code, r.json()["data"]["ipFamily"]) == (200, "ipv4")
+    conforms(r.json(), "update-monitor.response")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"host": "127.0.0.1", "ipFamily": "ipv6"}, "is ipv6, but host is an IPv4 address"),
+        ({"host": "::1", "ipFamily": "ipv4"}, "is ipv4, but host is an IPv6 address"),
+        ({"ipFamily": "ipv5"}, None),
+        ({"ipFamily": "IPV4"}, None),
+        ({"ipFamily": 4}, None),
+        ({"ipFamily": None}, "must not be null"),
+    ],
+)
+async def test_a_bad_ip_family_is_400_naming_it_and_creates_nothing(
+    api: Api, body: dict[str, Any], message: str | None
+) -> None:
+    r = await api.call("POST", "/v1/tcp-monitors", json={**VALID, **body})
+    assert r.status_code == 400
+    [detail] = r.json()["error"]["details"]
+    assert detail["field"] == "ipFamily"
+    if message:
+        assert detail["message"] == message
+    assert (await api.call("GET", "/v1/tcp-monitors")).json()["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("stored", "change"),
+    [
+        ({"host": "127.0.0.1"}, {"ipFamily": "ipv6"}),
+        ({"host": "db.example.com", "ipFamily": "ipv6"}, {"host": "10.0.0.1"}),
+        ({"host": "db.example.com"}, {"host": "::1", "ipFamily": "ipv4"}),
+    ],
+)
+async def test_an_update_contradicting_host_and_family_is_400_and_changes_nothing(
+    api: Api, stored: dict[str, Any], change: dict[str, Any]
+) -> None:
+    m = await api.create({**VALID, **stored})
+    r = await api.call("PUT", f"/v1/tcp-monitors/{m['id']}", json=change)
+    assert r.status_code == 400
+    assert r.json()["error"]["details"][0]["field"] == "ipFamily"
+    assert (await api.call("GET", f"/v1/tcp-monitors/{m['id']}")).json()["data"] == m
