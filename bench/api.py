@@ -117,6 +117,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--settle", type=float, default=10, help="seconds of checks first")
+    parser.add_argument(
+        "--log-level", default="warning", help="the server's (info: an access line a request)"
+    )
+    parser.add_argument("--log-format", choices=["text", "json"], default="text")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="upwatch-bench-api-"))
@@ -125,7 +129,11 @@ def main() -> None:
         if args.database == "sqlite"
         else pg_recreate("upwatch_bench")
     )
-    env = clean_env(UPWATCH_DATABASE_URL=url, UPWATCH_LOG_LEVEL="warning")
+    env = clean_env(
+        UPWATCH_DATABASE_URL=url,
+        UPWATCH_LOG_LEVEL=args.log_level,
+        UPWATCH_LOG_FORMAT=args.log_format,
+    )
     sink_proc, sink = start_sink(16)
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -144,7 +152,7 @@ def main() -> None:
         sink_proc.wait()
     title = (
         f"upwatch API on {args.database}: {args.monitors:,} monitors stored, checks running, "
-        f"concurrency {args.concurrency}"
+        f"concurrency {args.concurrency}, logs {args.log_level} as {args.log_format}"
     )
     print(title)
     print("-" * len(title))
@@ -160,6 +168,8 @@ def main() -> None:
             "database": args.database,
             "monitors": args.monitors,
             "concurrency": args.concurrency,
+            "log_level": args.log_level,
+            "log_format": args.log_format,
             "operations": rows,
         },
     )

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from upwatch import service
+from upwatch import logs, service
 from upwatch.clock import SystemClock
-from upwatch.config import Settings, load_settings
+from upwatch.config import LogFormat, Settings, load_settings
 from upwatch.domain import SCOPES, ApiKey, Team, rfc3339
 from upwatch.errors import ConfigError, UpwatchError
 from upwatch.store import Store
@@ -42,9 +41,16 @@ NoMigrateOpt = Annotated[
     bool, typer.Option("--no-migrate", help="Do not apply migrations at start.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+LogFormatOpt = Annotated[
+    str | None,
+    typer.Option("--log-format", help="text, or json: one object a line [UPWATCH_LOG_FORMAT]."),
+]
 
 
 def fail(message: str, status: int = EXIT_FAILURE) -> NoReturn:
+    if logs.structured():  # a log shipper reads standard error: one JSON line
+        logging.getLogger("upwatch").error("%s", message)
+        raise typer.Exit(status)
     typer.echo(f"upwatch: {message}", err=True)
     raise typer.Exit(status)
 
@@ -54,14 +60,9 @@ def settings_from(**overrides: Any) -> Settings:
         settings = load_settings(overrides)
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
-    logging.basicConfig(
-        level=settings.log_level.number,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+    logs.configure(
+        level=settings.log_level.number, json_lines=settings.log_format is LogFormat.JSON
     )
-    if settings.log_level.number > logging.DEBUG:
-        # "Context impl SQLiteImpl." on every command helps nobody.
-        logging.getLogger("alembic").setLevel(logging.WARNING)
     return settings
 
 
@@ -99,9 +100,10 @@ def serve(
     port: PortOpt = None,
     database_url: DbOpt = None,
     no_migrate: NoMigrateOpt = False,
+    log_format: LogFormatOpt = None,
 ) -> None:
     """Run the API and the checker in one process (SQLite needs nothing else)."""
-    settings = settings_from(host=host, port=port, database_url=database_url)
+    settings = settings_from(host=host, port=port, database_url=database_url, log_format=log_format)
     _serve(settings, api=True, checker=True, migrate=not no_migrate)
 
 
@@ -111,23 +113,43 @@ def api(
     port: PortOpt = None,
     database_url: DbOpt = None,
     no_migrate: NoMigrateOpt = False,
+    log_format: LogFormatOpt = None,
 ) -> None:
     """Run the API only (scale-out: any number, sharing one PostgreSQL)."""
-    settings = settings_from(host=host, port=port, database_url=database_url)
+    settings = settings_from(host=host, port=port, database_url=database_url, log_format=log_format)
     _serve(settings, api=True, checker=False, migrate=not no_migrate)
 
 
 @app.command()
-def worker(database_url: DbOpt = None, no_migrate: NoMigrateOpt = False) -> None:
+def worker(
+    database_url: DbOpt = None,
+    no_migrate: NoMigrateOpt = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port", help="Serve this worker's metrics here [UPWATCH_METRICS_PORT]."
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str | None,
+        typer.Option("--metrics-host", help="Their bind address [UPWATCH_METRICS_HOST]."),
+    ] = None,
+    log_format: LogFormatOpt = None,
+) -> None:
     """Run the checker only (scale-out: any number, sharing one PostgreSQL)."""
-    settings = settings_from(database_url=database_url)
+    settings = settings_from(
+        database_url=database_url,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+        log_format=log_format,
+    )
     _serve(settings, api=False, checker=True, migrate=not no_migrate)
 
 
 @app.command()
-def migrate(database_url: DbOpt = None) -> None:
+def migrate(database_url: DbOpt = None, log_format: LogFormatOpt = None) -> None:
     """Apply schema migrations."""
-    settings = settings_from(database_url=database_url)
+    settings = settings_from(database_url=database_url, log_format=log_format)
 
     async def nothing(_: Store) -> None:
         return None

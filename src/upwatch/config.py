@@ -29,6 +29,11 @@ class LogLevel(enum.StrEnum):
         return logging.getLevelNamesMapping()[self.value.upper()]
 
 
+class LogFormat(enum.StrEnum):
+    TEXT = "text"  # for people: time, level, logger, message, then ids as key=value
+    JSON = "json"  # for log shippers: one JSON object a line (upwatch/logs.py)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
@@ -37,7 +42,10 @@ class Settings(BaseSettings):
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     max_monitors_per_team: Annotated[int, Field(ge=0)] = 1000
     result_retention_days: Annotated[int, Field(ge=1)] = 30
+    # Hourly and daily statistics (SPEC §9) are kept this long.
+    rollup_retention_days: Annotated[int, Field(ge=1, le=36_500)] = 400
     log_level: LogLevel = LogLevel.INFO
+    log_format: LogFormat = LogFormat.TEXT
     # Beyond SPEC.md §2: how many probes one process runs at once.
     check_concurrency: Annotated[int, Field(ge=1, le=100_000)] = 2000
     # Requests per minute per API key and API process; 0 turns the limit off.
@@ -68,6 +76,10 @@ class Settings(BaseSettings):
     # (same webhook-id). Longer than any attempt (at most 25 s), so only a dead process
     # loses one.
     delivery_lease_s: Annotated[float, Field(ge=30, le=3600)] = 60.0
+    # `upwatch worker` serves its own metrics, without a key, on this port (unset: not
+    # at all), bound to this address (SPEC §9).
+    metrics_port: Annotated[int | None, Field(ge=1, le=65535)] = None
+    metrics_host: str = "127.0.0.1"
 
     @field_validator("target_deny", "target_allow")
     @classmethod
@@ -90,7 +102,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value

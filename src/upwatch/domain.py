@@ -21,7 +21,8 @@ SCOPE_READ = "tcp-monitors:read"
 SCOPE_WRITE = "tcp-monitors:write"
 SCOPE_CHANNELS_READ = "notification-channels:read"
 SCOPE_CHANNELS_WRITE = "notification-channels:write"
-SCOPES = (SCOPE_READ, SCOPE_WRITE, SCOPE_CHANNELS_READ, SCOPE_CHANNELS_WRITE)
+SCOPE_METRICS_READ = "metrics:read"  # GET /metrics (SPEC §9)
+SCOPES = (SCOPE_READ, SCOPE_WRITE, SCOPE_CHANNELS_READ, SCOPE_CHANNELS_WRITE, SCOPE_METRICS_READ)
 
 # Bounds of the API document.
 NAME_MAX = 255

@@ -22,9 +22,10 @@ import sys
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
+from wsgiref.simple_server import WSGIServer
 
 import uvicorn
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, start_http_server
 
 from upwatch.api import create_app
 from upwatch.api.protocol import guarded_protocol
@@ -102,7 +103,7 @@ def _server(
         lifespan="off",
         ws="none",  # no WebSocket routes: upgrades are not offered
         log_config=None,
-        access_log=settings.log_level.value == "debug",
+        access_log=False,  # api/requestlog.py writes one with the request id
         server_header=False,
         timeout_keep_alive=KEEP_ALIVE_TIMEOUT_S,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
@@ -112,19 +113,23 @@ def _server(
 
 async def serve(settings: Settings, *, api: bool, checker: bool, migrate: bool) -> int:
     """Run until SIGTERM/SIGINT. Returns the process exit status."""
+    registry = new_registry()  # one per process: the API's and the checker's metrics
     sock = listen(settings.host, settings.port) if api else None
+    # Without an API, metrics are served on their own port (if one is set).
+    exporter = None if api else export_metrics(settings, registry)
     try:
         store = await open_store(settings, migrate=migrate)
     except BaseException:
         if sock is not None:
             sock.close()
+        if exporter is not None:
+            await asyncio.to_thread(close_exporter, exporter)
         raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tasks: dict[asyncio.Future[Any], str] = {}
-    registry = new_registry()  # one per process: the API's and the checker's metrics
     checks = CheckerThread(settings, registry) if checker else None
     if checks is not None:
         tasks[checks.start()] = "checker"
@@ -162,6 +167,8 @@ async def serve(settings: Settings, *, api: bool, checker: bool, migrate: bool) 
             status = 1
         waiter.cancel()
         await store.close()
+        if exporter is not None:
+            await asyncio.to_thread(close_exporter, exporter)
     log.info("stopped")
     return status
 
@@ -235,6 +242,28 @@ class CheckerThread:
         if self._loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to do
                 self._loop.call_soon_threadsafe(callback)
+
+
+def export_metrics(settings: Settings, registry: CollectorRegistry) -> WSGIServer | None:
+    """The process's metrics over HTTP without a key, on a thread of prometheus_client's
+    (``upwatch worker --metrics-port``); None when no port is set."""
+    if settings.metrics_port is None:
+        return None
+    where = _hostport(settings.metrics_host, settings.metrics_port)
+    try:
+        server, _ = start_http_server(
+            settings.metrics_port, addr=settings.metrics_host, registry=registry
+        )
+    except OSError as exc:
+        raise StartupError(f"cannot serve metrics on {where}: {exc.strerror or exc}") from None
+    log.info("metrics on http://%s/metrics", where)
+    return server
+
+
+def close_exporter(server: WSGIServer) -> None:
+    """Stop serving metrics (waits up to half a second for its loop to notice)."""
+    server.shutdown()
+    server.server_close()
 
 
 def listen(host: str, port: int) -> socket.socket:

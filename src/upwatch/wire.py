@@ -10,6 +10,7 @@ from upwatch.domain import CheckResult, Monitor, rfc3339
 from upwatch.incidents import Incident
 from upwatch.maintenance import Once, Window, active, next_window
 from upwatch.notifications import Channel, ChannelType, Delivery
+from upwatch.stats import Bucket, Summary
 
 
 def monitor_json(m: Monitor) -> dict[str, Any]:
@@ -139,4 +140,66 @@ def window_json(w: Window, *, at: int) -> dict[str, Any]:
         else {"startsAt": rfc3339(upcoming[0]), "endsAt": rfc3339(upcoming[1])},
         "createdAt": rfc3339(w.created_at),
         "updatedAt": rfc3339(w.updated_at),
+    }
+
+
+# -- statistics (SPEC §9) ------------------------------------------------------------------
+
+_QUANTILES = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def stats_json(s: Summary) -> dict[str, Any]:
+    times = s.checks.response_times(*_QUANTILES)
+    return {
+        "from": rfc3339(s.start),
+        "to": rfc3339(s.end),
+        "availabilityPercent": _percent(s.time.availability),
+        "downtimeSeconds": s.time.down_ms / 1000,
+        "maintenanceSeconds": s.time.maintenance_ms / 1000,
+        "incidents": {
+            "count": s.incidents.count,
+            "longestSeconds": s.incidents.longest_s,
+            "meanTimeToRecoverySeconds": s.incidents.mttr_s,
+        },
+        "checks": {
+            "total": s.checks.total,
+            "up": s.checks.up,
+            "down": s.checks.down,
+            "timeout": s.checks.timeout,
+        },
+        "responseTimeMs": {
+            "min": s.checks.rt_min,
+            "mean": times["mean"],
+            "p50": times["p50"],
+            "p95": times["p95"],
+            "p99": times["p99"],
+            "max": s.checks.rt_max,
+        },
+    }
+
+
+def bucket_json(b: Bucket) -> dict[str, Any]:
+    return {
+        "start": rfc3339(b.start),
+        "availabilityPercent": _percent(b.time.availability),
+        "checks": b.checks.total,
+        "responseTimeMs": {
+            "p50": b.checks.percentile(0.50),
+            "p95": b.checks.percentile(0.95),
+            "max": b.checks.rt_max,
+        },
+    }
+
+
+def team_stats_json(s: Summary) -> dict[str, Any]:
+    return {
+        "monitorId": s.monitor_id,
+        "availabilityPercent": _percent(s.time.availability),
+        "downtimeSeconds": s.time.down_ms / 1000,
+        "incidents": {"count": s.incidents.count},
+        "responseTimeMs": {"p95": s.checks.percentile(0.95)},
     }

@@ -29,6 +29,7 @@ from upwatch.config import Settings
 from upwatch.delivery.sender import Sender
 from upwatch.domain import DueCheck, MonitorChanges, NewMonitor, Observation, Outcome, Status
 from upwatch.maintenance import Once
+from upwatch.metrics import NotificationMetrics, new_registry
 from upwatch.notifications import Channel, ChannelType, DeliveryStatus
 from upwatch.scheduler.planning import plan
 from upwatch.store import Store
@@ -128,6 +129,29 @@ async def test_failures_are_retried_with_the_same_webhook_id(store: Store) -> No
     assert len({r.headers["webhook-id"] for r in received}) == 1
     [d], _ = await store.deliveries.of_channel(team, channel.id, limit=10, offset=0)
     assert (d.status, d.attempts) == (DeliveryStatus.DELIVERED, 3)
+
+
+async def test_attempts_are_counted_by_channel_type_and_outcome(store: Store) -> None:
+    clock = FakeClock(T0 + 20 * S)
+    registry = new_registry()
+    metrics = NotificationMetrics(registry)
+    async with receiving() as rx:
+        rx.responses = [(503, {})]
+        _, _, check, _ = await setup(store, rx.url())
+        await store.results.save([seen(check, T0 + 10 * S, Status.DOWN)])
+        for _ in range(2):  # a 503, retried in about 30 s; then delivered
+            sender = Sender(Settings(), store, clock, metrics=metrics)
+            await sender.run_once(clock.now_ms())
+            await sender.close(5)  # the attempt recorded
+            clock.advance(40)
+        assert len(rx.requests) == 2
+
+    def attempts(channel_type: str, outcome: str) -> float | None:
+        labels = {"channel_type": channel_type, "outcome": outcome}
+        return registry.get_sample_value("upwatch_notification_attempts_total", labels)
+
+    assert [attempts("webhook", o) for o in ("retrying", "delivered", "failed")] == [1, 1, 0]
+    assert attempts("slack", "delivered") == 0  # every type shows, before its first attempt
 
 
 async def test_a_410_disables_the_channel(store: Store) -> None:

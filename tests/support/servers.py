@@ -29,8 +29,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Server(subprocess.Popen[str]):
+    """A live `upwatch serve` whose output goes to a file: a pipe that nobody reads
+    while the test runs would fill up (64 KiB, a few hundred access lines) and stall it."""
+
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+
 class Env:
     def __init__(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+        self.starts = 0
         self.vars = {k: v for k, v in os.environ.items() if not k.startswith("UPWATCH_")}
         self.vars["UPWATCH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'upwatch.db'}"
         self.port = free_port()
@@ -55,20 +67,22 @@ class Env:
         assert KEY_LINE.match(done.stdout), done.stdout
         return done.stdout.strip()
 
-    def start(self) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "upwatch", "serve", "--port", str(self.port)],
-            env=self.vars,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    def start(self) -> Server:
+        self.starts += 1
+        log = self.tmp / f"serve-{self.starts}.log"
+        with log.open("w") as out:
+            proc = Server(
+                [sys.executable, "-m", "upwatch", "serve", "--port", str(self.port)],
+                env=self.vars,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        proc.log = log
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise AssertionError(
-                    f"serve exited early: {proc.stdout.read() if proc.stdout else ''}"
-                )
+                raise AssertionError(f"serve exited early: {proc.output()}")
             try:
                 if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
                     return proc
@@ -79,12 +93,15 @@ class Env:
 
 
 def stop(proc: subprocess.Popen[str]) -> str:
+    """SIGTERM, then the process's output once it has exited (with status 0)."""
     proc.send_signal(signal.SIGTERM)
     try:
         output, _ = proc.communicate(timeout=STOP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         proc.kill()
         raise
+    if isinstance(proc, Server):
+        output = proc.output()
     assert proc.returncode == 0, output
     return output
 

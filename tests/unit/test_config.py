@@ -17,6 +17,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     ):
         monkeypatch.delenv(f"UPWATCH_{name}", raising=False)
     monkeypatch.delenv("UPWATCH_RESULT_RETENTION_DAYS", raising=False)
+    monkeypatch.delenv("UPWATCH_METRICS_PORT", raising=False)
+    monkeypatch.delenv("UPWATCH_METRICS_HOST", raising=False)
 
 
 def test_defaults_match_the_spec() -> None:
@@ -48,6 +50,8 @@ def test_environment_is_read_and_flags_override_it(monkeypatch: pytest.MonkeyPat
         ("UPWATCH_LOG_LEVEL", "loud"),
         ("UPWATCH_TARGET_DENY", "169.254.0.0/16,not-a-network"),
         ("UPWATCH_TARGET_ALLOW", "10.0.0.0/40"),
+        ("UPWATCH_METRICS_PORT", "0"),
+        ("UPWATCH_METRICS_PORT", "ninety"),
     ],
 )
 def test_a_bad_variable_is_one_line_naming_it(
@@ -69,3 +73,10 @@ def test_a_bad_flag_is_named_as_a_flag() -> None:
 def test_passwords_are_redacted_from_urls() -> None:
     assert redact_url("postgresql://u:secret@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert redact_url("sqlite:///./upwatch.db") == "sqlite:///./upwatch.db"
+
+
+def test_a_worker_serves_metrics_only_when_given_a_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (load_settings().metrics_port, load_settings().metrics_host) == (None, "127.0.0.1")
+    monkeypatch.setenv("UPWATCH_METRICS_PORT", "9464")
+    assert load_settings().metrics_port == 9464
+    assert load_settings({"metrics_port": 9465, "metrics_host": "::1"}).metrics_host == "::1"

@@ -13,7 +13,18 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "upwatch"
 # Top-level modules and packages of upwatch/, lowest layer first.
 LAYERS: list[set[str]] = [
     {"clock", "errors", "domain", "__init__"},
-    {"config", "security", "chores", "metrics", "incidents", "notifications", "maintenance"},
+    {"sketch"},
+    {
+        "config",
+        "security",
+        "chores",
+        "metrics",
+        "incidents",
+        "notifications",
+        "maintenance",
+        "stats",
+    },
+    {"logs"},
     {"wire"},
     {"store", "probes"},
     {"delivery"},

@@ -16,6 +16,7 @@ from upwatch import __version__
 from upwatch.api import errors, openapi
 from upwatch.api.auth import RATE_LIMIT_STATE
 from upwatch.api.deps import Services
+from upwatch.api.httpmetrics import RequestMetrics
 from upwatch.api.models import (
     CreateMaintenanceWindowRequest,
     CreateNotificationChannelRequest,
@@ -26,12 +27,22 @@ from upwatch.api.models import (
 )
 from upwatch.api.parsing import MAX_BODY_BYTES
 from upwatch.api.ratelimit import Decision, RateLimiter
+from upwatch.api.requestlog import RequestLog
 from upwatch.api.responses import JSON
-from upwatch.api.routes import channels, health, incidents, monitors, results, windows
+from upwatch.api.routes import (
+    channels,
+    health,
+    incidents,
+    metrics,
+    monitors,
+    results,
+    stats,
+    windows,
+)
 from upwatch.clock import Clock, SystemClock
 from upwatch.config import Settings
 from upwatch.delivery.transports import Smtp
-from upwatch.metrics import new_registry
+from upwatch.metrics import HttpMetrics, new_registry
 from upwatch.store import Store
 
 DESCRIPTION = """Create and manage TCP monitors. Check port connectivity and get connection
@@ -72,6 +83,8 @@ def create_app(
         registry=registry or new_registry(),
         public_url=settings.public_url,
         smtp=Smtp.from_settings(settings.smtp_url, settings.smtp_from),
+        result_retention_days=settings.result_retention_days,
+        rollup_retention_days=settings.rollup_retention_days,
     )
     app.state.settings = settings
     routers = [
@@ -81,6 +94,8 @@ def create_app(
         channels.router,
         windows.router,
         health.router,
+        metrics.router,
+        stats.router,
     ]
     for router in routers:
         app.include_router(router)
@@ -88,6 +103,8 @@ def create_app(
     app.openapi = _document(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit)
     app.add_middleware(RateLimitHeaders)
+    app.add_middleware(RequestMetrics, metrics=HttpMetrics(app.state.services.registry))
+    app.add_middleware(RequestLog)  # outermost: every response gets its X-Request-Id
     return app
 
 

@@ -30,6 +30,8 @@ class Services:
     registry: CollectorRegistry  # the process's metrics (upwatch.metrics)
     public_url: str = ""  # UPWATCH_PUBLIC_URL: where notifications link to
     smtp: Smtp | None = None  # UPWATCH_SMTP_URL: e-mail channels need it
+    result_retention_days: int = 30  # raw results are kept this long (statistics)
+    rollup_retention_days: int = 400  # and hourly and daily rollups this long
 
 
 async def services(request: Request) -> Services:

@@ -114,8 +114,9 @@ def install(app: FastAPI, allowed_methods: Callable[[str], list[str]]) -> None:
         return error_response(400, "VALIDATION_ERROR", "Invalid request")
 
     async def on_unexpected(_: Request, exc: Exception) -> Response:
-        # The traceback goes to the log (Starlette re-raises it to the server); never
-        # to the client.
+        # The traceback goes to the log, never to the client. api/requestlog.py answers
+        # and logs what escapes the app first (with the request's id); this is for
+        # anything that escapes it (Starlette then re-raises it to the server).
         return error_response(500, "INTERNAL_ERROR", "Internal server error")
 
     app.add_exception_handler(ApiError, on_api_error)

@@ -510,3 +510,99 @@ class MaintenanceWindowEnvelope(BaseModel):
 
 class MaintenanceWindowList(BaseModel):
     data: list[MaintenanceWindow]
+
+
+# -- statistics (SPEC §9) ------------------------------------------------------------------
+
+Percent = Annotated[
+    float | None,
+    Field(description="Time-based availability, maintenance excluded; null when no time counts"),
+]
+Ms = Annotated[float | None, Field(description="Milliseconds; null without up checks")]
+
+
+class StatsIncidents(BaseModel):
+    count: Annotated[int, Field(description="Incidents overlapping the range")]
+    longestSeconds: Annotated[
+        float | None, Field(description="The longest time one incident spent inside the range")
+    ]
+    meanTimeToRecoverySeconds: Annotated[
+        float | None,
+        Field(description="Mean start-to-resolution time of incidents resolved in the range"),
+    ]
+
+
+class StatsChecks(BaseModel):
+    total: int
+    up: int
+    down: int
+    timeout: int
+
+
+class StatsResponseTimes(BaseModel):
+    min: Ms
+    mean: Ms
+    p50: Ms
+    p95: Ms
+    p99: Ms
+    max: Ms
+
+
+class MonitorStats(BaseModel):
+    from_: Annotated[AwareDatetime, Field(alias="from")]
+    to: AwareDatetime
+    availabilityPercent: Percent
+    downtimeSeconds: Annotated[
+        float, Field(description="Time down (in incidents), maintenance excluded")
+    ]
+    maintenanceSeconds: Annotated[float, Field(description="Time in maintenance windows")]
+    incidents: StatsIncidents
+    checks: StatsChecks
+    responseTimeMs: StatsResponseTimes
+
+
+class MonitorStatsEnvelope(BaseModel):
+    data: MonitorStats
+
+
+class SeriesResponseTimes(BaseModel):
+    p50: Ms
+    p95: Ms
+    max: Ms
+
+
+class SeriesBucket(BaseModel):
+    start: Annotated[AwareDatetime, Field(description="Start of the bucket (UTC-aligned)")]
+    availabilityPercent: Percent
+    checks: Annotated[int, Field(description="Checks in the bucket")]
+    responseTimeMs: SeriesResponseTimes
+
+
+class StatsSeries(BaseModel):
+    data: list[SeriesBucket]
+
+
+class TeamStatsIncidents(BaseModel):
+    count: int
+
+
+class TeamStatsResponseTimes(BaseModel):
+    p95: Ms
+
+
+class TeamMonitorStats(BaseModel):
+    monitorId: str
+    availabilityPercent: Percent
+    downtimeSeconds: float
+    incidents: TeamStatsIncidents
+    responseTimeMs: TeamStatsResponseTimes
+
+
+class StatsRange(BaseModel):
+    from_: Annotated[AwareDatetime, Field(alias="from")]
+    to: AwareDatetime
+
+
+class TeamStats(BaseModel):
+    data: list[TeamMonitorStats]
+    range: StatsRange

@@ -7,6 +7,8 @@ checks SPEC.md fixes holds: 401, then 403, then 404, and only then 400.
 from __future__ import annotations
 
 import asyncio
+import re
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import orjson
@@ -137,6 +139,34 @@ def query_choice(request: Request, name: str, choices: tuple[str, ...]) -> str |
         message = f"must be one of: {', '.join(choices)} (at most once)"
         raise validation_error("Invalid query parameters", [{"field": name, "message": message}])
     return values[0]
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def query_time(request: Request, name: str) -> int | None:
+    """An optional RFC 3339 time with its offset (``2026-02-14T12:00:00Z``), in ms."""
+    if len(request.scope.get("query_string", b"")) > MAX_QUERY_BYTES:
+        raise validation_error(f"Query string exceeds {MAX_QUERY_BYTES} bytes")
+    values = request.query_params.getlist(name)
+    if not values:
+        return None
+    problem = "must be an RFC 3339 time with an offset, e.g. 2026-02-14T12:00:00Z (at most once)"
+    if len(values) > 1 or not _RFC3339.match(values[0]):
+        raise validation_error("Invalid query parameters", [{"field": name, "message": problem}])
+    text = values[0].upper().replace("Z", "+00:00")
+    head, dot, rest = text.partition(".")
+    if dot:  # fromisoformat takes at most microseconds: keep the milliseconds
+        digits = rest[: len(rest) - 6]
+        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(rest) - 6 :]}"
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise validation_error(
+            "Invalid query parameters", [{"field": name, "message": problem}]
+        ) from None
+    return (at - _EPOCH) // timedelta(milliseconds=1)
 
 
 def only_query(request: Request, *names: str) -> None:

@@ -22,6 +22,11 @@ refused. No well-kept ASGI server option covers these, so these lines are ours:
   ``/healthz`` is never refused, so that a load balancer does not take a busy node out
   and push its load onto the others; nor is a request pipelined behind another on its
   connection (uvicorn answers those in order).
+
+Its 503s and 431s carry an ``X-Request-Id`` like every other response (the client's, if
+sane, else a new one: ``api/requestlog.py``), but no access line: a refusal must cost
+almost nothing when thousands a second are refused (they are counted, and logged every
+10,000). uvicorn's own 400 for a request it cannot parse carries none.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from upwatch.api.requestlog import request_id
 from upwatch.api.shedding import BURST_REQUESTS, INTERVAL_S, DelayShedder
 
 log = logging.getLogger(__name__)
@@ -53,6 +59,12 @@ def _response(status: bytes, code: str, message: str, *extra: bytes) -> bytes:
         *extra,
     ]
     return b"\r\n".join(head) + b"\r\n\r\n" + body
+
+
+def _with_id(response: bytes, headers: list[tuple[bytes, bytes]] | None) -> bytes:
+    """``response`` with the request's ``x-request-id`` header added."""
+    head, blank, body = response.partition(b"\r\n\r\n")
+    return head + b"\r\nx-request-id: " + request_id(headers or ()).encode() + blank + body
 
 
 _OVERLOADED = ("SERVICE_UNAVAILABLE", "The server is overloaded; retry shortly")
@@ -174,9 +186,9 @@ class _Guarded(HttpToolsProtocol):
             log.warning("overloaded: %s; %d refused with 503 so far", why, cls.shed)
         self._shedding = True
         if self.parser.should_keep_alive():
-            self.transport.write(SHED_KEEP_ALIVE)
+            self.transport.write(_with_id(SHED_KEEP_ALIVE, self.headers))
         else:
-            self.transport.write(SHED_CLOSE)
+            self.transport.write(_with_id(SHED_CLOSE, self.headers))
             self.transport.close()
 
     def _await_next_request(self) -> None:
@@ -224,14 +236,13 @@ class _Guarded(HttpToolsProtocol):
             super().on_message_complete()
 
     def _send_431(self) -> None:
-        self.transport.write(
-            _response(
-                b"431 Request Header Fields Too Large",
-                "HEADERS_TOO_LARGE",
-                f"Request line and headers exceed {self.MAX_HEADER_BYTES} bytes",
-                b"connection: close",
-            )
+        response = _response(
+            b"431 Request Header Fields Too Large",
+            "HEADERS_TOO_LARGE",
+            f"Request line and headers exceed {self.MAX_HEADER_BYTES} bytes",
+            b"connection: close",
         )
+        self.transport.write(_with_id(response, self.headers))
         self.transport.close()
         self._disarm()
 

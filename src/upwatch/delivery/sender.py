@@ -14,7 +14,8 @@ from upwatch.clock import Clock
 from upwatch.config import Settings
 from upwatch.delivery import transports
 from upwatch.errors import DatabaseUnavailable
-from upwatch.notifications import Channel, Delivery
+from upwatch.metrics import NotificationMetrics, new_registry
+from upwatch.notifications import Channel, ChannelType, Delivery
 from upwatch.store import Store
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class Sender:
         clock: Clock,
         *,
         client: httpx.AsyncClient | None = None,
+        metrics: NotificationMetrics | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -41,6 +43,8 @@ class Sender:
         self.wake = asyncio.Event()  # set: look for due deliveries now
         self._more_due = False  # the last claim filled every free slot
         self.sent = 0  # attempts made
+        self._metrics = metrics or NotificationMetrics(new_registry())
+        self._metrics.expect(t.value for t in ChannelType)
 
     async def run_once(self, at: int) -> int:
         """Claim what is due and start sending it; returns how many were started."""
@@ -62,9 +66,18 @@ class Sender:
         try:
             return await self.deliver(d, c)
         except DatabaseUnavailable as exc:
-            log.warning("could not record delivery %s: %s; retried after its lease", d.id, exc)
+            log.warning(
+                "could not record delivery %s: %s; retried after its lease",
+                d.id,
+                exc,
+                extra=log_fields(d),
+            )
         except Exception:
-            log.exception("sending delivery %s failed unexpectedly; retried after its lease", d.id)
+            log.exception(
+                "sending delivery %s failed unexpectedly; retried after its lease",
+                d.id,
+                extra=log_fields(d),
+            )
         finally:
             # A slot is free and the last claim left some due: claim the next now, not at
             # the next poll (a wave of incidents is sent at the receivers' pace, not
@@ -85,10 +98,23 @@ class Sender:
             smtp=self._smtp,
         )
         self.sent += 1
-        if not outcome.delivered:
-            log.info("delivery %s to channel %s failed: %s", d.id, c.id, outcome.error)
+        self._metrics.attempted(
+            c.type.value, delivered=outcome.delivered, retrying=outcome.retry_at is not None
+        )
+        if outcome.delivered:
+            log.info("%s delivered to channel %s", d.event.value, c.id, extra=log_fields(d))
+        else:
+            log.info(
+                "delivery %s to channel %s failed: %s",
+                d.id,
+                c.id,
+                outcome.error,
+                extra=log_fields(d),
+            )
         if outcome.disable:
-            log.warning("channel %s disabled: %s", c.id, outcome.disable)
+            log.warning(
+                "channel %s disabled: %s", c.id, outcome.disable, extra={"channel_id": c.id}
+            )
         return await self._store.deliveries.record(d, outcome, at=self._clock.now_ms())
 
     async def close(self, deadline_s: float) -> None:
@@ -101,3 +127,13 @@ class Sender:
             if late:
                 log.warning("%d notifications still sending at shutdown: left to retry", len(late))
         await self._client.aclose()
+
+
+def log_fields(d: Delivery) -> dict[str, str]:
+    """The ids a delivery's log lines carry (upwatch/logs.py)."""
+    fields = {"delivery_id": d.id, "channel_id": d.channel_id}
+    if d.incident_id is not None:
+        fields["incident_id"] = d.incident_id
+    if d.monitor_id is not None:
+        fields["monitor_id"] = d.monitor_id
+    return fields

@@ -47,6 +47,9 @@ CLOCK_JUMP_MS = 1_000
 # back). Generous, so that workers on machines whose clocks differ a little never pull
 # in each other's claims.
 CLOCK_SKEW_TOLERANCE_MS = 5_000
+# Results are folded into hourly and daily rollups this often (store/rollups.py):
+# statistics beyond raw results are this fresh.
+ROLLUP_INTERVAL_S = 60.0
 
 
 async def _probe_tcp(check: DueCheck, *, policy: TargetPolicy) -> Outcome:
@@ -84,13 +87,21 @@ class Worker:
         )
         self.checks_run = 0
         retention_ms = settings.result_retention_days * 86_400_000
-        self.sender = sender.Sender(settings, store, self._clock)
+        rollup_retention_ms = settings.rollup_retention_days * 86_400_000
+        self.sender = sender.Sender(
+            settings, store, self._clock, metrics=self.metrics.notifications
+        )
         batch_ready = self.batcher.full
         self.chores = Supervisor(
             [
                 Chore("claiming due checks", POLL_INTERVAL_S, self.run_once, wake=self._wake),
                 Chore("writing results", FLUSH_INTERVAL_S, self.batcher.run_once, wake=batch_ready),
-                Chore("purging old results", PURGE_INTERVAL_S, partial(self._purge, retention_ms)),
+                Chore(
+                    "purging old results",
+                    PURGE_INTERVAL_S,
+                    partial(self._purge, retention_ms, rollup_retention_ms),
+                ),
+                Chore("rolling up results", ROLLUP_INTERVAL_S, self._roll_up),
                 # While the database is away, the claims back off; the held schedule
                 # still needs its checks started on time.
                 Chore("running held checks", POLL_INTERVAL_S, self._run_held_if_offline),
@@ -255,7 +266,12 @@ class Worker:
             try:
                 outcome = await self._probe(check)
             except Exception:
-                log.exception("probe of %s:%d failed unexpectedly", check.host, check.port)
+                log.exception(
+                    "probe of %s:%d failed unexpectedly",
+                    check.host,
+                    check.port,
+                    extra={"monitor_id": check.monitor_id},
+                )
                 return
         self.checks_run += 1
         self.metrics.checks[outcome.status].inc()
@@ -310,10 +326,18 @@ class Worker:
         if await self._store.reminders.send_due(at=at):
             self.sender.wake.set()
 
-    async def _purge(self, retention_ms: int, at: int) -> None:
+    async def _purge(self, retention_ms: int, rollup_retention_ms: int, at: int) -> None:
         purged = await self._store.results.purge(before=at - retention_ms)
         if purged:
             log.info("purged %d results older than %d days", purged, retention_ms // 86_400_000)
+        purged = await self._store.rollups.purge(before=at - rollup_retention_ms)
+        if purged:
+            days = rollup_retention_ms // 86_400_000
+            log.info("purged %d rollups older than %d days", purged, days)
+
+    async def _roll_up(self, at: int) -> None:
+        del at  # what is pending, whenever it was checked
+        await self._store.rollups.compact()
 
 
 def raise_fd_limit() -> None:

@@ -20,7 +20,7 @@ from upwatch.maintenance import Window
 from upwatch.notifications import Event
 from upwatch.store import channels as channel_rows
 from upwatch.store import incidents as incident_rows
-from upwatch.store import notices
+from upwatch.store import notices, pauses
 from upwatch.store import windows as window_rows
 from upwatch.store.connector import Connector, Tx
 from upwatch.store.fastpath import TRACKER_COLUMNS
@@ -122,6 +122,9 @@ class Monitors:
             await tx.execute(_INSERT, {**row, "next_due_at": at})
             if created.channel_ids:
                 await channel_rows.link(tx, team_id, created.id, created.channel_ids)
+            await pauses.record(
+                tx, created.id, was_enabled=True, is_enabled=created.is_enabled, at=at
+            )
             windows = await window_rows.of_teams(tx, [team_id])
         return _maintained(created, windows, at)
 
@@ -192,6 +195,9 @@ class Monitors:
             )
             if changes.channel_ids is not None:
                 await channel_rows.link(tx, team_id, monitor_id, changes.channel_ids)
+            await pauses.record(
+                tx, monitor_id, was_enabled=before.is_enabled, is_enabled=after.is_enabled, at=at
+            )
             if plan.new_generation:
                 after = await _reset_state(tx, before, after, at)
             windows = await window_rows.of_teams(tx, [team_id])

@@ -3,6 +3,7 @@ payload carries the incident and the monitor as the API shows them at that momen
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -19,6 +20,8 @@ from upwatch.store.incidents import incident
 from upwatch.store.rows import MONITORS_BY_IDS, monitor
 from upwatch.store.tables import incidents, monitors
 from upwatch.wire import incident_json, monitor_json
+
+log = logging.getLogger(__name__)
 
 _INCIDENTS_BY_IDS = select(incidents.c.team_id, *incident_columns).where(
     incidents.c.id.in_(bindparam("b_ids", expanding=True))
@@ -45,6 +48,13 @@ async def notify(tx: Tx, changes: Sequence[tuple[str, Event]], *, at: int) -> in
             "monitor": monitor_json(replace(m, channel_ids=links.get(m.id, ()))),
         }
         per_team[row.team_id].append(delivery_rows.Notice(m.id, incident_id, event, data))
+        log.info(
+            "%s: incident %s of monitor %s",
+            event.value,
+            incident_id,
+            m.id,
+            extra={"incident_id": incident_id, "monitor_id": m.id},
+        )
     written = 0
     for team_id, notices in per_team.items():
         written += await delivery_rows.enqueue(tx, team_id, notices, at=at)

@@ -16,6 +16,7 @@ from upwatch.maintenance import Window
 from upwatch.notifications import Event
 from upwatch.store import incidents as incident_rows
 from upwatch.store import notices
+from upwatch.store import rollups as rollup_rows
 from upwatch.store import windows as window_rows
 from upwatch.store.connector import Connector, Row, Tx
 from upwatch.store.fastpath import (
@@ -100,6 +101,7 @@ async def insert(tx: Tx, fast: FastPath, observations: Sequence[Observation]) ->
     ]
     if stored:
         await fast.insert_results(tx.driver, stored)
+        await rollup_rows.add_pending(tx, stored)
         failing = {r.monitor_id for r in stored if r.status is not Status.UP}
         teams = sorted({live[m].team_id for m in failing})
         windows = await window_rows.of_teams(tx, teams) if teams else []

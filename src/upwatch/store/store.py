@@ -9,7 +9,10 @@
     store.deliveries the notifications outbox              store/deliveries.py
     store.reminders  reminders of open incidents           store/notices.py
     store.windows    maintenance windows                   store/windows.py
+    store.gauges     monitors as /metrics shows them       store/gauges.py
     store.schedule   the checker's claims and repairs      store/schedule.py
+    store.rollups    hourly and daily check figures        store/rollups.py
+    store.statistics figures over any range                store/statistics.py
 
 Methods take ``at`` (ms) where time matters: only callers read the clock. A change that
 spans aggregates runs their module functions in one ``Tx`` (``async with
@@ -26,12 +29,15 @@ from upwatch.store.channels import Channels
 from upwatch.store.connector import Connector, connector_for
 from upwatch.store.deliveries import Deliveries
 from upwatch.store.fastpath import fastpath_for
+from upwatch.store.gauges import Gauges
 from upwatch.store.incidents import Incidents
 from upwatch.store.keys import Keys
 from upwatch.store.monitors import Monitors
 from upwatch.store.notices import Reminders
 from upwatch.store.results import Results
+from upwatch.store.rollups import Rollups
 from upwatch.store.schedule import Schedule
+from upwatch.store.statistics import Statistics
 from upwatch.store.teams import Teams
 from upwatch.store.windows import Windows
 
@@ -53,6 +59,9 @@ class Store:
         self.deliveries = Deliveries(self.db)
         self.reminders = Reminders(self.db)
         self.windows = Windows(self.db)
+        self.gauges = Gauges(self.db)
+        self.rollups = Rollups(self.db)
+        self.statistics = Statistics(self.db)
 
     @property
     def engine(self) -> AsyncEngine:

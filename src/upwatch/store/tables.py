@@ -234,3 +234,59 @@ maintenance_windows = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
+
+# -- statistics (SPEC §9) -----------------------------------------------------------------
+
+# When a monitor was paused (isEnabled false) and resumed: time not monitored.
+monitor_pauses = Table(
+    "monitor_pauses",
+    metadata,
+    Column("monitor_id", String(32), ForeignKey("monitors.id", ondelete="CASCADE"), nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("ended_at", BigInteger, nullable=True),  # NULL while paused
+    Index("ix_monitor_pauses_monitor", "monitor_id", "started_at"),
+)
+
+# Per monitor and hour (span 3600) or UTC day (span 86400): check counts and a
+# response-time sketch (upwatch/sketch.py). Kept UPWATCH_ROLLUP_RETENTION_DAYS.
+rollups = Table(
+    "rollups",
+    metadata,
+    Column(
+        "monitor_id",
+        String(32),
+        ForeignKey("monitors.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("span", Integer, primary_key=True),  # seconds
+    Column("start", BigInteger, primary_key=True),  # ms, a multiple of the span
+    Column("up", Integer, nullable=False),
+    Column("down", Integer, nullable=False),
+    Column("timeout", Integer, nullable=False),
+    Column("rt_sum", BigInteger, nullable=False),
+    Column("rt_min", Integer, nullable=True),
+    Column("rt_max", Integer, nullable=True),
+    Column("sketch", LargeBinary, nullable=False),
+    # Retention purges by age.
+    Index("ix_rollups_start", "start"),
+)
+
+# Each batch of results also writes one row here, in the same transaction: what the
+# rollups have still to count. The compactor folds rows into the rollups and deletes
+# them in one transaction, so every result is counted exactly once, however late it
+# was written and whatever crashed.
+rollup_pending = Table(
+    "rollup_pending",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("results", LargeBinary, nullable=False),  # upwatch/store/rollups.py's encoding
+)
+
+# One row: taken FOR UPDATE by the compactor, so that one process at a time folds.
+rollup_lock = Table(
+    "rollup_lock",
+    metadata,
+    Column("id", Integer, primary_key=True),
+)
