@@ -188,11 +188,12 @@ async def storage(store: Store, dialect: str) -> dict[str, float]:
                     "(SELECT count(*) FROM check_results) AS nc"
                 )
             )
+            rollups_bytes, results_bytes, rollup_rows, result_rows = r
             return {
-                "rollups_bytes": r.rollups,
-                "results_bytes": r.results,
-                "rollup_rows": r.nr,
-                "result_rows": r.nc,
+                "rollups_bytes": rollups_bytes,
+                "results_bytes": results_bytes,
+                "rollup_rows": rollup_rows,
+                "result_rows": result_rows,
             }
     return {}
 

@@ -1,20 +1,22 @@
-"""The ``upwatch`` command: serve | api | worker | migrate | keys … | teams …"""
+"""The ``upwatch`` command: serve | api | worker | migrate | keys … | teams … | users …"""
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from upwatch import logs, service
+from upwatch import logs, security, service
 from upwatch.clock import SystemClock
 from upwatch.config import LogFormat, Settings, load_settings
 from upwatch.domain import SCOPES, ApiKey, Team, rfc3339
-from upwatch.errors import ConfigError, UpwatchError
+from upwatch.errors import ConfigError, TeamNotFound, UpwatchError, UserExists, UserNotFound
 from upwatch.store import Store
+from upwatch.users import Role, User, email_problem, normalize_email, password_problem
 
 T = TypeVar("T")
 
@@ -31,6 +33,10 @@ keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help
 teams_app = typer.Typer(help="Create, update and list teams.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(teams_app, name="teams")
+users_app = typer.Typer(
+    help="Create, list and delete users of the web dashboard.", no_args_is_help=True
+)
+app.add_typer(users_app, name="users")
 
 HostOpt = Annotated[str | None, typer.Option("--host", help="Bind address [UPWATCH_HOST].")]
 PortOpt = Annotated[int | None, typer.Option("--port", help="Bind port [UPWATCH_PORT].")]
@@ -312,6 +318,137 @@ def key_json(k: ApiKey) -> dict[str, Any]:
         "createdAt": rfc3339(k.created_at),
         "lastUsedAt": None if k.last_used_at is None else rfc3339(k.last_used_at),
         "revokedAt": None if k.revoked_at is None else rfc3339(k.revoked_at),
+    }
+
+
+# -- users -----------------------------------------------------------------------------
+
+PasswordStdinOpt = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin",
+        help="Read the password from the first line of standard input instead of asking.",
+    ),
+]
+
+
+def _check_email(email: str) -> str:
+    normal = normalize_email(email)
+    problem = email_problem(normal)
+    if problem is not None:
+        fail(f"email {problem}", EXIT_USAGE)
+    return normal
+
+
+def _read_password(email: str, *, from_stdin: bool) -> str:
+    """The new password, checked against the policy (upwatch/users.py). Never echoed."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            fail("no password on standard input (--password-stdin)", EXIT_USAGE)
+        password = line.removesuffix("\n").removesuffix("\r")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    problem = password_problem(password, email=email)
+    if problem is not None:
+        fail(f"password {problem}", EXIT_USAGE)
+    return password
+
+
+@users_app.command("create")
+def users_create(
+    email: str,
+    team: Annotated[str, typer.Option("--team", help="The user's team (must exist).")],
+    role: Annotated[
+        str, typer.Option("--role", help="admin (changes things) or viewer (only looks).")
+    ] = Role.ADMIN.value,
+    password_stdin: PasswordStdinOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Create a user of the web dashboard. Asks for the password twice."""
+    settings = settings_from(database_url=database_url)
+    email = _check_email(email)
+    if role not in {r.value for r in Role}:
+        fail(f"unknown role {role!r}: use admin or viewer", EXIT_USAGE)
+
+    async def check(store: Store) -> None:  # before anyone types a password for nothing
+        if team not in {t.name for t in await store.teams.all()}:
+            raise TeamNotFound(f"no team named {team!r} (upwatch teams create {team})")
+        if await store.users.get_by_email(email) is not None:
+            raise UserExists(f"a user with email {email!r} already exists")
+
+    with_store(settings, check)
+    password_hash = security.hash_password(_read_password(email, from_stdin=password_stdin))
+    created = with_store(
+        settings,
+        lambda s: s.users.create(
+            team=team,
+            email=email,
+            role=Role(role),
+            password_hash=password_hash,
+            at=SystemClock().now_ms(),
+        ),
+    )
+    typer.echo(f"created user {created.email} ({created.role}, team {created.team})", err=True)
+
+
+@users_app.command("list")
+def users_list(
+    team: Annotated[str | None, typer.Option("--team", help="Only this team's users.")] = None,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """List users (never their password hashes)."""
+    settings = settings_from(database_url=database_url)
+    found = with_store(settings, lambda s: s.users.all(team))
+    if as_json:
+        typer.echo(json.dumps([user_json(u) for u in found], indent=2))
+        return
+    rows = [
+        [u.email, u.team, u.role.value, rfc3339(u.created_at), rfc3339(u.password_changed_at)]
+        for u in found
+    ]
+    typer.echo(table(["EMAIL", "TEAM", "ROLE", "CREATED", "PASSWORD CHANGED"], rows))
+
+
+@users_app.command("set-password")
+def users_set_password(
+    email: str, password_stdin: PasswordStdinOpt = False, database_url: DbOpt = None
+) -> None:
+    """Change a user's password; ends every session of theirs. Asks for it twice."""
+    settings = settings_from(database_url=database_url)
+    email = normalize_email(email)
+
+    async def check(store: Store) -> None:
+        if await store.users.get_by_email(email) is None:
+            raise UserNotFound(f"no user with email {email!r}")
+
+    with_store(settings, check)
+    password_hash = security.hash_password(_read_password(email, from_stdin=password_stdin))
+    changed = with_store(
+        settings,
+        lambda s: s.users.set_password(email, password_hash, at=SystemClock().now_ms()),
+    )
+    typer.echo(f"password changed for {changed.email}; their sessions are ended", err=True)
+
+
+@users_app.command("delete")
+def users_delete(email: str, database_url: DbOpt = None) -> None:
+    """Delete a user; ends every session of theirs."""
+    settings = settings_from(database_url=database_url)
+    deleted = with_store(settings, lambda s: s.users.delete(normalize_email(email)))
+    typer.echo(f"deleted user {deleted.email} ({deleted.team})", err=True)
+
+
+def user_json(u: User) -> dict[str, Any]:
+    return {
+        "id": u.id,
+        "email": u.email,
+        "team": u.team,
+        "role": u.role.value,
+        "createdAt": rfc3339(u.created_at),
+        "updatedAt": rfc3339(u.updated_at),
+        "passwordChangedAt": rfc3339(u.password_changed_at),
     }
 
 

@@ -76,3 +76,19 @@ class MonitorsUnknown(UpwatchError):
 
 class FamilyMismatch(UpwatchError):
     """ipFamily contradicts the host."""
+
+
+class UserNotFound(NotFound):
+    """No such user."""
+
+
+class UserExists(UpwatchError):
+    """A user with this email address already exists."""
+
+
+class StatusPageNotFound(NotFound):
+    """Status page not found."""
+
+
+class SlugTaken(UpwatchError):
+    """This slug is already taken."""

@@ -27,6 +27,7 @@ from wsgiref.simple_server import WSGIServer
 import uvicorn
 from prometheus_client import CollectorRegistry, start_http_server
 
+from upwatch import web
 from upwatch.api import create_app
 from upwatch.api.protocol import guarded_protocol
 from upwatch.config import Settings, redact_url
@@ -91,6 +92,7 @@ def _server(
     settings: Settings, store: Store, checks: CheckerThread | None, registry: CollectorRegistry
 ) -> _Server:
     app = create_app(settings, store, on_change=checks.wake if checks else None, registry=registry)
+    web.install(app)  # the pages, under / beside the API
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -11,6 +11,7 @@ from upwatch.incidents import Incident
 from upwatch.maintenance import Once, Window, active, next_window
 from upwatch.notifications import Channel, ChannelType, Delivery
 from upwatch.stats import Bucket, Summary
+from upwatch.statuspages import StatusPage
 
 
 def monitor_json(m: Monitor) -> dict[str, Any]:
@@ -202,4 +203,18 @@ def team_stats_json(s: Summary) -> dict[str, Any]:
         "downtimeSeconds": s.time.down_ms / 1000,
         "incidents": {"count": s.incidents.count},
         "responseTimeMs": {"p95": s.checks.percentile(0.95)},
+    }
+
+
+def status_page_json(p: StatusPage, *, public_url: str = "") -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "slug": p.slug,
+        "monitorIds": list(p.monitor_ids),
+        "isPublic": p.is_public,
+        "showTargets": p.show_targets,
+        "url": f"{public_url.rstrip('/')}/status/{p.slug}",
+        "createdAt": rfc3339(p.created_at),
+        "updatedAt": rfc3339(p.updated_at),
     }

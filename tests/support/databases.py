@@ -14,7 +14,16 @@ from upwatch.store import Store, open_engine, upgrade
 PG_ENV = "UPWATCH_TEST_DATABASE_URL"
 DEFAULT_LIMIT = 1000
 # Every table, emptied between PostgreSQL tests (SQLite gets a new file each time).
-TABLES = ("incidents", "check_results", "monitors", "api_keys", "teams", "rollup_pending")
+TABLES = (
+    "incidents",
+    "check_results",
+    "monitors",
+    "api_keys",
+    "teams",
+    "rollup_pending",
+    "login_failures",
+    "setup_tokens",
+)
 
 
 def pg_url() -> str:

@@ -14,6 +14,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "upwatch"
 LAYERS: list[set[str]] = [
     {"clock", "errors", "domain", "__init__"},
     {"sketch"},
+    {"statuspages"},
     {
         "config",
         "security",
@@ -23,12 +24,14 @@ LAYERS: list[set[str]] = [
         "notifications",
         "maintenance",
         "stats",
+        "users",
     },
     {"logs"},
     {"wire"},
     {"store", "probes"},
     {"delivery"},
     {"api", "scheduler"},
+    {"web"},
     {"service"},
     {"cli"},
     {"__main__"},
@@ -38,6 +41,7 @@ RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 # Frameworks a part must not import: the API's routes do not build SQL, the checker
 # does not know the web framework, the domain is plain Python.
 FRAMEWORKS_BANNED = {
+    "web": ("sqlalchemy", "asyncpg", "aiosqlite"),
     "api": ("sqlalchemy", "asyncpg", "aiosqlite"),
     "probes": ("sqlalchemy", "fastapi"),
     "store": ("fastapi", "starlette", "uvicorn"),

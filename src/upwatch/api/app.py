@@ -37,6 +37,7 @@ from upwatch.api.routes import (
     monitors,
     results,
     stats,
+    status_pages,
     windows,
 )
 from upwatch.clock import Clock, SystemClock
@@ -96,6 +97,7 @@ def create_app(
         health.router,
         metrics.router,
         stats.router,
+        status_pages.router,
     ]
     for router in routers:
         app.include_router(router)

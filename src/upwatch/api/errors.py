@@ -18,6 +18,7 @@ from upwatch.errors import (
     LimitExceeded,
     MonitorsUnknown,
     NotFound,
+    SlugTaken,
     UnknownChannels,
 )
 
@@ -90,6 +91,10 @@ def install(app: FastAPI, allowed_methods: Callable[[str], list[str]]) -> None:
         detail = {"field": "monitorIds", "message": str(exc)}
         return error_response(400, "VALIDATION_ERROR", "Invalid request body", [detail])
 
+    async def on_slug_taken(_: Request, exc: Exception) -> Response:
+        detail = {"field": "slug", "message": "is already taken"}
+        return error_response(400, "VALIDATION_ERROR", "Invalid request body", [detail])
+
     async def on_family_mismatch(_: Request, exc: Exception) -> Response:
         detail = {"field": "ipFamily", "message": str(exc)}
         return error_response(400, "VALIDATION_ERROR", "Invalid request body", [detail])
@@ -125,6 +130,7 @@ def install(app: FastAPI, allowed_methods: Callable[[str], list[str]]) -> None:
     app.add_exception_handler(UnknownChannels, on_unknown_channels)
     app.add_exception_handler(MonitorsUnknown, on_unknown_monitors)
     app.add_exception_handler(FamilyMismatch, on_family_mismatch)
+    app.add_exception_handler(SlugTaken, on_slug_taken)
     app.add_exception_handler(DatabaseUnavailable, on_database)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_request_validation)

@@ -125,7 +125,7 @@ def _domain_names(model: BaseModel) -> dict[str, Any]:
 
 def _distinct(value: list[str] | None) -> list[str] | None:
     if value is not None and len(set(value)) != len(value):
-        raise ValueError("must not repeat a channel id")
+        raise ValueError("must not repeat an id")
     return value
 
 
@@ -606,3 +606,73 @@ class StatsRange(BaseModel):
 class TeamStats(BaseModel):
     data: list[TeamMonitorStats]
     range: StatsRange
+
+
+# -- status pages (SPEC §10) -----------------------------------------------------------------
+
+Slug = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9-]{3,64}$",
+        description="The page's address, /status/<slug>: 3-64 of a-z, 0-9 and -, unique "
+        "across the installation",
+    ),
+]
+PageMonitorIds = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=64)]],
+    Field(max_length=100, description="The team's monitors to show, in this order (at most 100)"),
+]
+IsPublic = Annotated[bool, Field(description="false: the page is a 404 to anyone without a login")]
+ShowTargets = Annotated[
+    bool, Field(description="Show each monitor's host and port, and error texts")
+]
+
+
+class CreateStatusPageRequest(BaseModel):
+    model_config = ConfigDict(
+        strict=True, extra="forbid", json_schema_extra=_as_in_the_api_document
+    )
+
+    name: ChannelName
+    slug: Slug
+    monitorIds: PageMonitorIds = []
+    isPublic: IsPublic = True
+    showTargets: ShowTargets = False
+
+    _monitors = field_validator("monitorIds")(_distinct)
+
+
+class UpdateStatusPageRequest(BaseModel):
+    model_config = ConfigDict(
+        strict=True, extra="forbid", json_schema_extra=_as_in_the_api_document
+    )
+
+    name: ChannelName | SkipJsonSchema[None] = None
+    slug: Slug | SkipJsonSchema[None] = None
+    monitorIds: PageMonitorIds | SkipJsonSchema[None] = None
+    isPublic: IsPublic | SkipJsonSchema[None] = None
+    showTargets: ShowTargets | SkipJsonSchema[None] = None
+
+    _monitors = field_validator("monitorIds")(_distinct)
+
+
+class StatusPageModel(BaseModel):
+    model_config = ConfigDict(title="StatusPage")
+
+    id: Annotated[str, Field(pattern=r"^sp_[a-zA-Z0-9]+$")]
+    name: str
+    slug: str
+    monitorIds: list[str]
+    isPublic: bool
+    showTargets: bool
+    url: Annotated[str, Field(description="Where the page is (absolute with UPWATCH_PUBLIC_URL)")]
+    createdAt: AwareDatetime
+    updatedAt: AwareDatetime
+
+
+class StatusPageEnvelope(BaseModel):
+    data: StatusPageModel
+
+
+class StatusPageList(BaseModel):
+    data: list[StatusPageModel]

@@ -13,6 +13,12 @@
     store.schedule   the checker's claims and repairs      store/schedule.py
     store.rollups    hourly and daily check figures        store/rollups.py
     store.statistics figures over any range                store/statistics.py
+    store.users      users of the web dashboard            store/users.py
+    store.sessions   their sessions                        store/users.py
+    store.logins     login attempts, throttled             store/users.py
+    store.setup      first-run setup tokens                store/users.py
+    store.status_pages   status pages                      store/status_pages.py
+    store.status_views   what a status page shows          store/status_view.py
 
 Methods take ``at`` (ms) where time matters: only callers read the clock. A change that
 spans aggregates runs their module functions in one ``Tx`` (``async with
@@ -38,7 +44,10 @@ from upwatch.store.results import Results
 from upwatch.store.rollups import Rollups
 from upwatch.store.schedule import Schedule
 from upwatch.store.statistics import Statistics
+from upwatch.store.status_pages import StatusPages
+from upwatch.store.status_view import StatusViews
 from upwatch.store.teams import Teams
+from upwatch.store.users import Logins, Sessions, Setup, Users
 from upwatch.store.windows import Windows
 
 _PING = text("SELECT 1")
@@ -62,6 +71,12 @@ class Store:
         self.gauges = Gauges(self.db)
         self.rollups = Rollups(self.db)
         self.statistics = Statistics(self.db)
+        self.users = Users(self.db)
+        self.sessions = Sessions(self.db)
+        self.logins = Logins(self.db)
+        self.setup = Setup(self.db)
+        self.status_pages = StatusPages(self.db)
+        self.status_views = StatusViews(self.db)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -78,5 +93,6 @@ class Store:
 
     async def close(self) -> None:
         await self.keys.close()
+        await self.sessions.close()
         await self.db.close()
         await self._engine.dispose()

@@ -290,3 +290,86 @@ rollup_lock = Table(
     metadata,
     Column("id", Integer, primary_key=True),
 )
+
+# -- users and sessions (SPEC §10; upwatch/users.py) --------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "team_id", Integer, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    # Stored lower-cased, so that the unique constraint is case-insensitive on both databases.
+    Column("email", String(254), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(255), nullable=False),  # Argon2id, a PHC string
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("password_changed_at", BigInteger, nullable=False),
+    CheckConstraint("role IN ('admin', 'viewer')", name="role"),
+)
+
+# The id is the SHA-256 of the token the cookie carries: a copy of this table logs nobody in.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column(
+        "user_id",
+        String(32),
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_seen_at", BigInteger, nullable=False),  # written at most once a minute
+    # When it ends unless used again: the idle or the absolute limit, whichever is first.
+    Column("expires_at", BigInteger, nullable=False, index=True),
+)
+
+# One row per failed (or still running) login attempt; rows older than the throttle's
+# window are deleted as new ones come in.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("address", String(64), nullable=False),  # users.address_key: an IPv6 /64 as one
+    Column("email", String(254), nullable=False),  # as typed, lower-cased: known or not
+    Column("at", BigInteger, nullable=False),
+    Index("ix_login_failures_address", "address", "at"),
+    Index("ix_login_failures_email", "email", "at"),
+    Index("ix_login_failures_at", "at"),
+)
+
+# First run: while no user exists, each start prints a token; its hash is kept here
+# until one of them creates the first admin (then all are deleted) or it expires.
+setup_tokens = Table(
+    "setup_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+
+# -- status pages (SPEC §10; upwatch/statuspages.py) ---------------------------------------
+
+status_pages = Table(
+    "status_pages",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "team_id", Integer, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("name", String(255), nullable=False),
+    # Unique across the installation: /status/<slug> is one namespace.
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("monitor_ids", JSON, nullable=False),  # in the order shown
+    Column("is_public", Boolean(create_constraint=False), nullable=False),
+    Column("show_targets", Boolean(create_constraint=False), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)

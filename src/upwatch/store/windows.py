@@ -82,7 +82,8 @@ def in_maintenance(windows: Sequence[Window], monitor_id: str, at: int) -> bool:
     return any(w.covers(monitor_id) and active(w.schedule, at) for w in windows)
 
 
-async def _check_monitors(tx: Tx, team_id: int, monitor_ids: Sequence[str]) -> None:
+async def check_monitors(tx: Tx, team_id: int, monitor_ids: Sequence[str]) -> None:
+    """MonitorsUnknown unless every id is one of the team's monitors."""
     if not monitor_ids:
         return
     found = {
@@ -103,7 +104,7 @@ class Windows:
     ) -> Window:
         created = Window(new_window_id(), team_id, name, tuple(monitor_ids), schedule, at, at)
         async with self._db.write() as tx:
-            await _check_monitors(tx, team_id, monitor_ids)
+            await check_monitors(tx, team_id, monitor_ids)
             await tx.execute(
                 _INSERT,
                 {
@@ -145,7 +146,7 @@ class Windows:
                 raise WindowNotFound
             before = window(row)
             if monitor_ids is not None:
-                await _check_monitors(tx, team_id, monitor_ids)
+                await check_monitors(tx, team_id, monitor_ids)
             after = Window(
                 before.id,
                 team_id,

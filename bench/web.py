@@ -1,0 +1,172 @@
+"""The web at scale (SPEC §10, issue "The web"). So far: the public status page.
+
+Builds a status page of 50 monitors with 90 days of history (incidents every few days,
+a recurring maintenance window), then measures:
+
+- uncached: reading and rendering the page (store + template), in process;
+- cached: a request served from the page cache, in process (ASGI, no sockets);
+- sustained: GET /status/<slug> against a live `upwatch serve` on SQLite from 16
+  keep-alive connections (bench/_load.py), requests per second and p99.
+
+    python bench/web.py --monitors 50 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+from _common import clean_env, free_port, spawn, stop, table, wait_healthy, write_json
+from _load import drive
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from upwatch import web
+from upwatch.api import create_app
+from upwatch.config import Settings
+from upwatch.domain import NewMonitor, Observation, Outcome, Status
+from upwatch.maintenance import Recurring
+from upwatch.scheduler.planning import plan
+from upwatch.store import Store, open_engine, upgrade
+from upwatch.web.render import render
+from upwatch.web.status import OVERALL_TEXT, _day
+
+D, H, M = 86_400_000, 3_600_000, 60_000
+SLUG = "bench"
+
+
+async def build(url: str, monitors: int, now: int) -> str:
+    store = Store(open_engine(url), default_max_monitors=monitors + 10)
+    await upgrade(store.engine)
+    rng = random.Random(5)
+    created = now - 100 * D
+    team = (await store.teams.create("bench", max_monitors=monitors + 10, at=created)).id
+    ids = []
+    for i in range(monitors):
+        new = NewMonitor(f"service {i}", "127.0.0.1", 9, interval_s=86_400, confirmation_checks=1)
+        ids.append((await store.monitors.create(team, new, at=created)).id)
+    plans = await store.schedule.claim_due(
+        horizon=10**15, limit=monitors, planner=partial(plan, at=10**15)
+    )
+    for p in plans:
+        at = created
+        events = [(at, Status.UP)]
+        while at < now - D:
+            at += rng.randint(2, 8) * D + rng.randint(0, 23) * H
+            events += [(at, Status.DOWN), (at + rng.randint(1, 90) * M, Status.UP)]
+        for t, status in events:
+            outcome = (
+                Outcome(status, response_time_ms=3)
+                if status is Status.UP
+                else Outcome(status, error="Connection refused")
+            )
+            await store.results.save([Observation(p.check, outcome, t)])
+    weekly = Recurring("FREQ=WEEKLY;BYDAY=SU", "02:00", 60, "Europe/Berlin", "2026-01-04")
+    await store.windows.create(team, name="weekly", monitor_ids=[], schedule=weekly, at=created)
+    await store.status_pages.create(
+        team,
+        name="Bench status",
+        slug=SLUG,
+        monitor_ids=ids,
+        is_public=True,
+        show_targets=False,
+        at=created,
+    )
+    await store.close()
+    return url
+
+
+async def in_process(url: str, n: int) -> dict[str, Any]:
+    store = Store(open_engine(url), default_max_monitors=1000)
+    now = int(time.time() * 1000)
+    page = await store.status_pages.by_slug(SLUG)
+    assert page is not None
+    uncached = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        view = await store.status_views.view(page, now=now)
+        render("status.html", view=view, text=OVERALL_TEXT, day=_day)
+        uncached.append((time.perf_counter() - t0) * 1000)
+    app = create_app(Settings(rate_limit_per_minute=0), store)
+    web.install(app)
+    cached = []
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        size = len((await client.get(f"/status/{SLUG}")).content)
+        for _ in range(n * 5):
+            t0 = time.perf_counter()
+            r = await client.get(f"/status/{SLUG}")
+            cached.append((time.perf_counter() - t0) * 1000)
+            assert r.status_code == 200
+    await store.close()
+    return {
+        "uncached": _summary(uncached),
+        "cached (ASGI, in process)": _summary(cached),
+        "page bytes": size,
+    }
+
+
+def _summary(ms: list[float]) -> dict[str, float]:
+    ms.sort()
+    return {"p50_ms": statistics.median(ms), "p99_ms": ms[min(len(ms) - 1, int(len(ms) * 0.99))]}
+
+
+def sustained(url: str, seconds: float, workdir: Path) -> dict[str, Any]:
+    port = free_port()
+    env = clean_env(
+        UPWATCH_DATABASE_URL=url, UPWATCH_LOG_LEVEL="warning", UPWATCH_RATE_LIMIT_PER_MINUTE="0"
+    )
+    proc = spawn(env, "serve", "--port", str(port), log=workdir / "serve.log")
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}")
+        payload = f"GET /status/{SLUG} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+        asyncio.run(drive(port, lambda i: payload, concurrency=16, duration_s=2))  # warm
+        out = asyncio.run(drive(port, lambda i: payload, concurrency=16, duration_s=seconds))
+    finally:
+        stop([proc])
+    lat = sorted(out.latencies_ms)
+    return {
+        "req/s": sum(out.statuses.values()) / out.elapsed_s,
+        "p50_ms": statistics.median(lat),
+        "p99_ms": lat[int(len(lat) * 0.99)],
+        "statuses": dict(out.statuses),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--monitors", type=int, default=50)
+    p.add_argument("--seconds", type=float, default=10)
+    p.add_argument("--requests", type=int, default=200)
+    args = p.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="upwatch-web-"))
+    url = f"sqlite:///{workdir}/web.db"
+    asyncio.run(build(url, args.monitors, int(time.time() * 1000)))
+    figures = asyncio.run(in_process(url, args.requests))
+    figures["sustained (serve, 16 connections)"] = sustained(url, args.seconds, workdir)
+    rows: list[tuple[str, Any]] = []
+    for name, value in figures.items():
+        if isinstance(value, dict):
+            rows += [
+                (f"{name}: {k}", v if isinstance(v, dict) else round(v, 2))
+                for k, v in value.items()
+            ]
+        else:
+            rows.append((name, value))
+    print(table(f"bench/web.py: a status page of {args.monitors} monitors", rows))
+    write_json("web", {"args": vars(args), "figures": figures})
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

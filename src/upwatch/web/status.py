@@ -1,0 +1,119 @@
+"""Public status pages (SPEC §10): ``/status/<slug>``, HTML that needs no JavaScript,
+and ``/status/<slug>.json``, the same data. Anyone may load them, so each is rendered
+at most once per CACHE_TTL_S in each process (web/cache.py); a private page, or one
+that does not exist, is a 404 to them."""
+
+# No `from __future__ import annotations` here: FastAPI reads these annotations at runtime.
+
+import time
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import Response
+
+from upwatch.api.deps import Services
+from upwatch.domain import rfc3339
+from upwatch.statuspages import OVERALL_TEXT, SLUG, PageView
+from upwatch.web.cache import Cache
+from upwatch.web.headers import SECURITY_HEADERS
+from upwatch.web.render import render
+
+CACHE_TTL_S = 5.0
+# Browsers and proxies may keep a page as long as this process does.
+CACHE_CONTROL = f"public, max-age={int(CACHE_TTL_S)}"
+
+router = APIRouter(include_in_schema=False)
+
+
+def install_cache(app: FastAPI) -> None:
+    app.state.status_cache = Cache[bytes | None](CACHE_TTL_S)
+
+
+@router.get("/status/{slug}.json")
+async def status_json(slug: str, request: Request) -> Response:
+    body = await _cached(request, slug, "json")
+    if body is None:
+        error = {"error": {"code": "NOT_FOUND", "message": "Status page not found"}}
+        return _respond(orjson.dumps(error), 404, "application/json")
+    return _respond(body, 200, "application/json")
+
+
+@router.get("/status/{slug}")
+async def status_html(slug: str, request: Request) -> Response:
+    body = await _cached(request, slug, "html")
+    if body is None:
+        page = render("not_found.html", what="status page").encode()
+        return _respond(page, 404, "text/html; charset=utf-8")
+    return _respond(body, 200, "text/html; charset=utf-8")
+
+
+def _respond(body: bytes, status: int, media_type: str) -> Response:
+    headers = {**SECURITY_HEADERS, "Cache-Control": CACHE_CONTROL if status == 200 else "no-store"}
+    return Response(body, status_code=status, media_type=media_type, headers=headers)
+
+
+async def _cached(request: Request, slug: str, form: str) -> bytes | None:
+    if not SLUG.match(slug):
+        return None
+    cache: Cache[bytes | None] = request.app.state.status_cache
+    s: Services = request.app.state.services
+
+    async def make() -> bytes | None:
+        page = await s.store.status_pages.by_slug(slug)
+        if page is None or not page.is_public:
+            return None
+        view = await s.store.status_views.view(page, now=s.clock.now_ms())
+        if form == "json":
+            return orjson.dumps(page_json(view))
+        return render("status.html", view=view, text=OVERALL_TEXT, day=_day).encode()
+
+    return await cache.get(f"{form}:{slug}", make)
+
+
+def _day(ms: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(ms / 1000))
+
+
+def page_json(view: PageView) -> dict[str, Any]:
+    """What the page shows, as data. Hosts, ports and error texts only when the page's
+    ``showTargets`` is true."""
+    targets = view.page.show_targets
+    monitors = []
+    for m in view.monitors:
+        shown: dict[str, Any] = {"name": m.name, "state": m.shown.value}
+        if targets:
+            shown |= {"host": m.host, "port": m.port}
+        shown["availabilityPercent"] = None if m.availability is None else round(m.availability, 4)
+        shown["days"] = [
+            {"date": _day(d.start), "bar": d.bar.value, "downMinutes": round(d.down_ms / 60_000, 1)}
+            for d in m.days
+        ]
+        monitors.append(shown)
+    incidents = []
+    for i in view.incidents:
+        item: dict[str, Any] = {
+            "monitor": i.monitor_name,
+            "startedAt": rfc3339(i.started_at),
+            "cause": i.cause_status,
+        }
+        if targets and i.cause_error is not None:
+            item["error"] = i.cause_error
+        incidents.append(item)
+    return {
+        "name": view.page.name,
+        "slug": view.page.slug,
+        "overall": {"state": view.overall.value, "text": OVERALL_TEXT[view.overall]},
+        "monitors": monitors,
+        "incidents": incidents,
+        "maintenance": [
+            {
+                "name": w.name,
+                "startsAt": rfc3339(w.starts_at),
+                "endsAt": rfc3339(w.ends_at),
+                "active": w.active,
+            }
+            for w in view.maintenance
+        ],
+        "generatedAt": rfc3339(view.generated_at),
+    }
