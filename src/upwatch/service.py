@@ -20,6 +20,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 from wsgiref.simple_server import WSGIServer
@@ -113,6 +114,23 @@ def _server(
     return _Server(config)
 
 
+async def announce_setup(settings: Settings, store: Store) -> None:
+    """While nobody can log in, print a one-time token that lets the first admin in
+    (SPEC §10): whoever reads this log owns the machine already."""
+    if await store.users.count():
+        return
+    token = await store.setup.issue(at=int(time.time() * 1000))
+    if token is None:
+        return
+    base = settings.public_url.rstrip("/") or f"http://{_hostport(settings.host, settings.port)}"
+    log.warning(
+        "no user yet: create the first admin at %s/setup with the setup token %s "
+        "(valid 24 hours, once)",
+        base,
+        token,
+    )
+
+
 async def serve(settings: Settings, *, api: bool, checker: bool, migrate: bool) -> int:
     """Run until SIGTERM/SIGINT. Returns the process exit status."""
     registry = new_registry()  # one per process: the API's and the checker's metrics
@@ -137,6 +155,7 @@ async def serve(settings: Settings, *, api: bool, checker: bool, migrate: bool) 
         tasks[checks.start()] = "checker"
     server = _server(settings, store, checks, registry) if api else None
     if server is not None:
+        await announce_setup(settings, store)
         assert sock is not None
         serving = server.serve(sockets=[sock])
         tasks[asyncio.create_task(serving, name="upwatch-api")] = "API server"
