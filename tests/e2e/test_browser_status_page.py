@@ -126,7 +126,7 @@ async def test_a_status_page_shows_states_and_bars_without_javascript(
         assert await services.locator("h3").all_inner_texts() == [DOWN, UP]
         for name, state in ((DOWN, "down"), (UP, "up")):
             service = services.filter(has=page.get_by_role("heading", name=name, exact=True))
-            assert await service.locator("ol.bars > li.bar").count() == 90
+            assert await service.locator("div.bars > span.bar").count() == 90
             shown = service.locator(".state")
             assert (await shown.text_content() or "").strip() == state
             assert await shown.get_attribute("class") == f"state state-{state}"

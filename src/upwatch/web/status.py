@@ -5,7 +5,10 @@ that does not exist, is a 404 to them."""
 
 # No `from __future__ import annotations` here: FastAPI reads these annotations at runtime.
 
+import gzip
+import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -14,7 +17,7 @@ from starlette.responses import Response
 
 from upwatch.api.deps import Services
 from upwatch.domain import rfc3339
-from upwatch.statuspages import OVERALL_TEXT, SLUG, PageView
+from upwatch.statuspages import OVERALL_TEXT, SLUG, Bar, Day, MonitorView, PageView
 from upwatch.web.cache import Cache
 from upwatch.web.headers import SECURITY_HEADERS
 from upwatch.web.render import render
@@ -27,52 +30,96 @@ router = APIRouter(include_in_schema=False)
 
 
 def install_cache(app: FastAPI) -> None:
-    app.state.status_cache = Cache[bytes | None](CACHE_TTL_S)
+    app.state.status_cache = Cache[Rendered | None](CACHE_TTL_S)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A page as sent: as it is, and gzipped once (90 bars a monitor compress ~20x)."""
+
+    body: bytes
+    gzipped: bytes
+
+    @classmethod
+    def of(cls, body: bytes) -> "Rendered":
+        return cls(body, gzip.compress(body, compresslevel=6, mtime=0))
 
 
 @router.get("/status/{slug}.json")
 async def status_json(slug: str, request: Request) -> Response:
-    body = await _cached(request, slug, "json")
-    if body is None:
+    found = await _cached(request, slug, "json")
+    if found is None:
         error = {"error": {"code": "NOT_FOUND", "message": "Status page not found"}}
-        return _respond(orjson.dumps(error), 404, "application/json")
-    return _respond(body, 200, "application/json")
+        return _not_found(orjson.dumps(error), "application/json")
+    return _respond(request, found, "application/json")
 
 
 @router.get("/status/{slug}")
 async def status_html(slug: str, request: Request) -> Response:
-    body = await _cached(request, slug, "html")
-    if body is None:
+    found = await _cached(request, slug, "html")
+    if found is None:
         page = render("not_found.html", what="status page").encode()
-        return _respond(page, 404, "text/html; charset=utf-8")
-    return _respond(body, 200, "text/html; charset=utf-8")
+        return _not_found(page, "text/html; charset=utf-8")
+    return _respond(request, found, "text/html; charset=utf-8")
 
 
-def _respond(body: bytes, status: int, media_type: str) -> Response:
-    headers = {**SECURITY_HEADERS, "Cache-Control": CACHE_CONTROL if status == 200 else "no-store"}
-    return Response(body, status_code=status, media_type=media_type, headers=headers)
+def _respond(request: Request, found: Rendered, media_type: str) -> Response:
+    headers = {**SECURITY_HEADERS, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(found.gzipped, media_type=media_type, headers=headers)
+    return Response(found.body, media_type=media_type, headers=headers)
 
 
-async def _cached(request: Request, slug: str, form: str) -> bytes | None:
+def _not_found(body: bytes, media_type: str) -> Response:
+    headers = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
+    return Response(body, status_code=404, media_type=media_type, headers=headers)
+
+
+async def _cached(request: Request, slug: str, form: str) -> Rendered | None:
     if not SLUG.match(slug):
         return None
-    cache: Cache[bytes | None] = request.app.state.status_cache
+    cache: Cache[Rendered | None] = request.app.state.status_cache
     s: Services = request.app.state.services
 
-    async def make() -> bytes | None:
+    async def make() -> Rendered | None:
         page = await s.store.status_pages.by_slug(slug)
         if page is None or not page.is_public:
             return None
         view = await s.store.status_views.view(page, now=s.clock.now_ms())
         if form == "json":
-            return orjson.dumps(page_json(view))
-        return render("status.html", view=view, text=OVERALL_TEXT, day=_day).encode()
+            return Rendered.of(orjson.dumps(page_json(view)))
+        html = render(
+            "status.html", view=view, text=OVERALL_TEXT, day=_day, label=_label, summary=_summary
+        )
+        return Rendered.of(html.encode())
 
     return await cache.get(f"{form}:{slug}", make)
 
 
 def _day(ms: int) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(ms / 1000))
+
+
+def _label(d: Day) -> str:
+    """A bar's tooltip."""
+    if d.bar is Bar.NO_DATA:
+        return f"{_day(d.start)}: no data"
+    minutes = math.ceil(d.down_ms / 60_000)
+    return f"{_day(d.start)}: {minutes} min down" if minutes else f"{_day(d.start)}: no downtime"
+
+
+def _summary(m: MonitorView) -> str:
+    """What the bars say, for a screen reader (the bars themselves are a picture)."""
+    down = [d for d in m.days if d.down_ms > 0]
+    text = f"Last {len(m.days)} days: "
+    if not down:
+        return text + "no downtime"
+    worst = max(down, key=lambda d: d.down_ms)
+    return text + (
+        f"{len(down)} with downtime, the most {math.ceil(worst.down_ms / 60_000)} min "
+        f"on {_day(worst.start)}"
+    )
 
 
 def page_json(view: PageView) -> dict[str, Any]:
