@@ -38,8 +38,7 @@ from upwatch.domain import NewMonitor, Observation, Outcome, Status
 from upwatch.maintenance import Recurring
 from upwatch.scheduler.planning import plan
 from upwatch.store import Store, open_engine, upgrade
-from upwatch.web.render import render
-from upwatch.web.status import OVERALL_TEXT, _day
+from upwatch.web.status import html
 
 D, H, M = 86_400_000, 3_600_000, 60_000
 SLUG = "bench"
@@ -95,14 +94,16 @@ async def in_process(url: str, n: int) -> dict[str, Any]:
     for _ in range(n):
         t0 = time.perf_counter()
         view = await store.status_views.view(page, now=now)
-        render("status.html", view=view, text=OVERALL_TEXT, day=_day)
+        html(view)
         uncached.append((time.perf_counter() - t0) * 1000)
     app = create_app(Settings(rate_limit_per_minute=0), store)
     web.install(app)
     cached = []
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-        size = len((await client.get(f"/status/{SLUG}")).content)
+        first = await client.get(f"/status/{SLUG}", headers={"Accept-Encoding": "gzip"})
+        size = len(first.content)
+        wire = int(first.headers.get("content-length", 0)) or size
         for _ in range(n * 5):
             t0 = time.perf_counter()
             r = await client.get(f"/status/{SLUG}")
@@ -113,6 +114,7 @@ async def in_process(url: str, n: int) -> dict[str, Any]:
         "uncached": _summary(uncached),
         "cached (ASGI, in process)": _summary(cached),
         "page bytes": size,
+        "page bytes gzipped": wire,
     }
 
 

@@ -89,12 +89,16 @@ async def _cached(request: Request, slug: str, form: str) -> Rendered | None:
         view = await s.store.status_views.view(page, now=s.clock.now_ms())
         if form == "json":
             return Rendered.of(orjson.dumps(page_json(view)))
-        html = render(
-            "status.html", view=view, text=OVERALL_TEXT, day=_day, label=_label, summary=_summary
-        )
-        return Rendered.of(html.encode())
+        return Rendered.of(html(view).encode())
 
     return await cache.get(f"{form}:{slug}", make)
+
+
+def html(view: PageView) -> str:
+    """The page, rendered."""
+    return render(
+        "status.html", view=view, text=OVERALL_TEXT, day=_day, label=_label, summary=_summary
+    )
 
 
 def _day(ms: int) -> str:
