@@ -69,7 +69,7 @@ async def read_json(request: Request, model: type[Model]) -> Model:
     try:
         return model.model_validate(data, strict=True)
     except ValidationError as exc:
-        raise validation_error("Invalid request body", _details(exc)) from None
+        raise validation_error("Invalid request body", details(exc)) from None
 
 
 # Fields holding a union told apart by its "type" (a window's schedule): pydantic puts the
@@ -90,7 +90,7 @@ def _without_tags(loc: tuple[int | str, ...]) -> list[int | str]:
     return parts
 
 
-def _details(exc: ValidationError) -> list[dict[str, str]]:
+def details(exc: ValidationError) -> list[dict[str, str]]:
     details = []
     for err in exc.errors(include_url=False):
         # A check across fields names the field it blames in its context.

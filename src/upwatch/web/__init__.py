@@ -8,6 +8,7 @@
 - session.py    the session cookie and the CSRF tokens of forms
 - account.py    /setup (first run), /login, /logout
 - dashboard.py  / (the team's monitors)
+- monitors.py   /monitors/<id> and the create, edit and delete forms
 - status.py     /status/<slug> (HTML, no JavaScript) and /status/<slug>.json
 
 The API keeps its JSON errors under /v1/ and for its own paths; everywhere else a
@@ -22,7 +23,7 @@ from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from upwatch.web import account, assets, dashboard, status
+from upwatch.web import account, assets, dashboard, monitors, status
 from upwatch.web.pages import page
 
 API_PATHS = ("/v1/", "/healthz", "/metrics", "/openapi.json")
@@ -30,7 +31,7 @@ API_PATHS = ("/v1/", "/healthz", "/metrics", "/openapi.json")
 
 def install(app: FastAPI) -> None:
     """Add the web's routes to the API's app (the API's own routes are untouched)."""
-    for module in (assets, status, account, dashboard):
+    for module in (assets, status, account, dashboard, monitors):
         app.include_router(module.router)
     status.install_cache(app)
     api_handler = app.exception_handlers[StarletteHTTPException]
