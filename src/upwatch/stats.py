@@ -9,6 +9,7 @@ maintenance over down: a failure in a maintenance window is not downtime.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -101,6 +102,39 @@ def time_in(h: History, start: int, end: int) -> Time:
     maintenance = minus(clipped(h.maintenance, start, end), unmonitored)
     down = minus(minus(clipped(h.incidents, start, end), unmonitored), maintenance)
     return Time(end - start, length(down), length(maintenance), length(unmonitored))
+
+
+def daily(h: History, start: int, end: int, size_ms: int) -> list[Time]:
+    """``time_in`` for each slice of ``size_ms`` from ``start`` (the last one ending at
+    ``end``), from one pass over the history: a status page's 90 days of 50 monitors
+    are 4,500 slices."""
+    unmonitored = clipped([(start, h.created_at), *h.paused], start, end)
+    maintenance = minus(clipped(h.maintenance, start, end), unmonitored)
+    down = minus(minus(clipped(h.incidents, start, end), unmonitored), maintenance)
+    ends = {id(x): [e for _, e in x] for x in (unmonitored, maintenance, down)}
+    out = []
+    for s in range(start, end, size_ms):
+        e = min(s + size_ms, end)
+        out.append(
+            Time(
+                e - s,
+                _overlap(down, ends[id(down)], s, e),
+                _overlap(maintenance, ends[id(maintenance)], s, e),
+                _overlap(unmonitored, ends[id(unmonitored)], s, e),
+            )
+        )
+    return out
+
+
+def _overlap(spans: Sequence[Span], ends: list[int], start: int, end: int) -> int:
+    """How much of [start, end) the merged ``spans`` cover (``ends``: their ends)."""
+    total = 0
+    for i in range(bisect.bisect_right(ends, start), len(spans)):
+        s, e = spans[i]
+        if s >= end:
+            break
+        total += min(e, end) - max(s, start)
+    return total
 
 
 @dataclass(frozen=True, slots=True)

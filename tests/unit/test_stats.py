@@ -6,6 +6,7 @@ import pytest
 from upwatch.stats import (
     History,
     bucket_starts,
+    daily,
     incident_figures,
     merged,
     minus,
@@ -94,3 +95,16 @@ def test_buckets_are_aligned_from_the_one_holding_from_to_the_one_holding_to() -
     assert bucket_starts(H, H + 1, H) == [H]
     assert whole_units(H + 1, 5 * H - 1, H) == (2 * H, 4 * H)
     assert whole_units(H + 1, 2 * H, H) is None
+
+
+def test_daily_slices_agree_with_time_in_slice_by_slice() -> None:
+    history = History(
+        created_at=5 * H,
+        paused=[(30 * H, 33 * H)],
+        incidents=[(10 * H, 12 * H), (47 * H, 52 * H), (70 * H, 100 * H)],
+        maintenance=[(11 * H, 14 * H), (50 * H, 51 * H)],
+    )
+    end = 95 * H + 17
+    slices = daily(history, 0, end, 24 * H)
+    starts = list(range(0, end, 24 * H))
+    assert slices == [time_in(history, s, min(s + 24 * H, end)) for s in starts]

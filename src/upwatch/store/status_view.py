@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, select
 
 from upwatch.domain import Monitor
 from upwatch.maintenance import Window, active, next_window, occurrences
-from upwatch.stats import DAY_MS, History, Span, time_in
+from upwatch.stats import DAY_MS, History, Span, daily, time_in
 from upwatch.statuspages import (
     DAYS,
     Day,
@@ -82,7 +82,12 @@ class StatusViews:
                 maintenance=[o for w, os in occurring if w.covers(m.id) for o in os],
             )
             in_window = any(w.covers(m.id) and active(w.schedule, now) for w in window_list)
-            days = tuple(_day(history, d, min(d + DAY_MS, now)) for d in _days(start, today))
+            days = tuple(
+                Day(d, bar(t.down_ms, t.span_ms - t.unmonitored_ms - t.maintenance_ms), t.down_ms)
+                for d, t in zip(
+                    _days(start, today), daily(history, start, now, DAY_MS), strict=True
+                )
+            )
             views.append(
                 MonitorView(
                     m.id,
@@ -124,14 +129,6 @@ async def _monitors(reads: Reads, page: StatusPage) -> list[Monitor]:
 
 def _days(start: int, today: int) -> range:
     return range(start, today + 1, DAY_MS)
-
-
-def _day(history: History, start: int, end: int) -> Day:
-    if not (history.incidents or history.paused or history.maintenance):
-        monitored = max(0, end - max(start, history.created_at))  # the common case, quickly
-        return Day(start, bar(0, monitored), 0)
-    t = time_in(history, start, end)
-    return Day(start, bar(t.down_ms, t.span_ms - t.unmonitored_ms - t.maintenance_ms), t.down_ms)
 
 
 def _maintenance(window_list: Sequence[Window], ids: set[str], now: int) -> list[MaintenanceView]:
