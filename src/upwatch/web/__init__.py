@@ -9,6 +9,7 @@
 - account.py    /setup (first run), /login, /logout
 - dashboard.py  / (the team's monitors)
 - monitors.py   /monitors/<id> and the create, edit and delete forms
+- keys.py       /keys: the team's API keys (a new one shown once), revoking
 - status.py     /status/<slug> (HTML, no JavaScript) and /status/<slug>.json
 
 The API keeps its JSON errors under /v1/ and for its own paths; everywhere else a
@@ -23,7 +24,7 @@ from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from upwatch.web import account, assets, dashboard, monitors, status
+from upwatch.web import account, assets, dashboard, keys, monitors, status
 from upwatch.web.pages import page
 
 API_PATHS = ("/v1/", "/healthz", "/metrics", "/openapi.json")
@@ -31,7 +32,7 @@ API_PATHS = ("/v1/", "/healthz", "/metrics", "/openapi.json")
 
 def install(app: FastAPI) -> None:
     """Add the web's routes to the API's app (the API's own routes are untouched)."""
-    for module in (assets, status, account, dashboard, monitors):
+    for module in (assets, status, account, dashboard, monitors, keys):
         app.include_router(module.router)
     status.install_cache(app)
     api_handler = app.exception_handlers[StarletteHTTPException]

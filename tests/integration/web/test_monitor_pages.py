@@ -9,45 +9,15 @@ import httpx
 import pytest
 
 from tests.support.seeding import make_key
-from upwatch import web
-from upwatch.api import create_app
-from upwatch.clock import FakeClock
-from upwatch.config import Settings
-from upwatch.security import hash_password
+from tests.support.web import logged_in, site
 from upwatch.store import Store
 from upwatch.users import Role
-
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
 async def app_client(store: Store) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(), store, clock=FakeClock())
-    web.install(app)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://upwatch.test") as client:
+    async with site(store) as client:
         yield client
-
-
-async def logged_in(
-    client: httpx.AsyncClient, store: Store, email: str, role: Role = Role.ADMIN, team: str = "acme"
-) -> str:
-    """Log in as a new user; returns the session's CSRF token."""
-    await make_key(store, team)
-    await store.users.create(
-        team=team, email=email, role=role, password_hash=hash_password(PASSWORD), at=0
-    )
-    page = await client.get("/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert token is not None
-    r = await client.post(
-        "/login", data={"csrf": token.group(1), "email": email, "password": PASSWORD}
-    )
-    assert r.status_code == 303, r.text
-    home = await client.get("/")
-    found = re.search(r'name="csrf" value="([^"]+)"', home.text)
-    assert found is not None
-    return found.group(1)
 
 
 FORM = {
