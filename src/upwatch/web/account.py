@@ -14,7 +14,7 @@ from upwatch.api.deps import Services
 from upwatch.security import hash_password_async
 from upwatch.users import email_problem, password_problem
 from upwatch.web import session
-from upwatch.web.pages import page
+from upwatch.web.pages import form_expired, page
 
 router = APIRouter(include_in_schema=False)
 
@@ -160,14 +160,8 @@ async def logout(request: Request) -> Response:
         return RedirectResponse("/login", status_code=303)
     form = await _form(request)
     if not session.session_token_ok(who, form.get("csrf")):
-        return page(request, "error.html", status_code=400, visitor=who, **_EXPIRED)
+        return form_expired(request, who)
     await _services(request).store.sessions.end(request.cookies.get(session.SESSION_COOKIE, ""))
     response = RedirectResponse("/login", status_code=303)
     session.clear_session(request, response)
     return response
-
-
-_EXPIRED = {
-    "title": "This form has expired",
-    "message": "Nothing was changed. Go back, reload the page and send it again.",
-}

@@ -11,19 +11,11 @@ from starlette.responses import RedirectResponse, Response
 from upwatch.api.deps import Services
 from upwatch.domain import SCOPES
 from upwatch.web import session
-from upwatch.web.pages import page
+from upwatch.web.pages import form_expired, not_found, page, viewers_only_look
 
 router = APIRouter(include_in_schema=False)
 
 NAME_MAX = 100
-_FORBIDDEN = {
-    "title": "Viewers only look",
-    "message": "Your role is viewer: nothing was changed. An admin of your team can do this.",
-}
-_EXPIRED = {
-    "title": "This form has expired",
-    "message": "Nothing was changed. Go back, reload the page and send it again.",
-}
 
 
 async def _listing(
@@ -65,9 +57,9 @@ async def create(request: Request) -> Response:
         return RedirectResponse("/login?next=/keys", status_code=303)
     form = await request.form()
     if not session.session_token_ok(who, _text(form.get("csrf"))):
-        return page(request, "error.html", status_code=400, visitor=who, **_EXPIRED)
+        return form_expired(request, who)
     if not who.user.is_admin:
-        return page(request, "error.html", status_code=403, visitor=who, **_FORBIDDEN)
+        return viewers_only_look(request, who)
     name = _text(form.get("name")).strip()
     chosen = [v for v in form.getlist("scopes") if isinstance(v, str)]
     errors = {}
@@ -92,16 +84,13 @@ async def revoke(request: Request, key_id: str) -> Response:
         return RedirectResponse("/login?next=/keys", status_code=303)
     form = await request.form()
     if not session.session_token_ok(who, _text(form.get("csrf"))):
-        return page(request, "error.html", status_code=400, visitor=who, **_EXPIRED)
+        return form_expired(request, who)
     if not who.user.is_admin:
-        return page(request, "error.html", status_code=403, visitor=who, **_FORBIDDEN)
+        return viewers_only_look(request, who)
     s: Services = request.app.state.services
     mine = {k.id for k in await s.store.keys.all(who.user.team)}
     if key_id not in mine:  # another team's key is not there, for this user
-        message = "There is no such key in your team."
-        return page(
-            request, "error.html", status_code=404, visitor=who, title="Not found", message=message
-        )
+        return not_found(request, who, "key")
     await s.store.keys.revoke(key_id, at=s.clock.now_ms())
     return RedirectResponse("/keys", status_code=303)
 

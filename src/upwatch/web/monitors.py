@@ -24,7 +24,7 @@ from upwatch.errors import FamilyMismatch, MonitorNotFound
 from upwatch.stats import DAY_MS
 from upwatch.statuspages import shown_state
 from upwatch.web import session
-from upwatch.web.pages import page
+from upwatch.web.pages import form_expired, not_found, page, viewers_only_look
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,16 +40,6 @@ FIELDS = (
 )
 PERIODS = (("24 h", 1), ("7 d", 7), ("30 d", 30), ("90 d", 90))
 RECENT = 20
-
-_FORBIDDEN = {
-    "title": "Viewers only look",
-    "message": "Your role is viewer: nothing was changed. An admin of your team can do this.",
-}
-_EXPIRED = {
-    "title": "This form has expired",
-    "message": "Nothing was changed. Go back, reload the page and send it again.",
-}
-_NOT_FOUND = {"title": "Not found", "message": "There is no such monitor in your team."}
 
 
 def _services(request: Request) -> Services:
@@ -114,6 +104,26 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v for k, v in data.items() if isinstance(v, str)}
 
 
+def _again(
+    request: Request,
+    who: session.Visitor,
+    monitor: Monitor | None,
+    form: dict[str, str],
+    errors: dict[str, str],
+) -> Response:
+    """The form once more, with what was typed and a message by each bad field."""
+    values = {**form, "isEnabled": "on" if form.get("isEnabled") == "on" else ""}
+    return page(
+        request,
+        "monitor_form.html",
+        status_code=400,
+        visitor=who,
+        monitor=monitor,
+        values=values,
+        errors=errors,
+    )
+
+
 def _id_or_none(monitor_id: str) -> str | None:
     return monitor_id if _MONITOR_ID.match(monitor_id) else None
 
@@ -127,7 +137,7 @@ async def new_form(request: Request) -> Response:
     if isinstance(who, Response):
         return who
     if not who.user.is_admin:
-        return page(request, "error.html", status_code=403, visitor=who, **_FORBIDDEN)
+        return viewers_only_look(request, who)
     return page(
         request,
         "monitor_form.html",
@@ -145,9 +155,9 @@ async def create(request: Request) -> Response:
         return who
     form = await _form(request)
     if not session.session_token_ok(who, form.get("csrf")):
-        return page(request, "error.html", status_code=400, visitor=who, **_EXPIRED)
+        return form_expired(request, who)
     if not who.user.is_admin:
-        return page(request, "error.html", status_code=403, visitor=who, **_FORBIDDEN)
+        return viewers_only_look(request, who)
     s = _services(request)
     body, errors = _as_body(form, partial=False)
     model = None
@@ -158,16 +168,7 @@ async def create(request: Request) -> Response:
     if model is not None and not s.policy.permits(model.host):
         errors["host"] = "address not allowed"
     if errors or model is None:
-        values = {**form, "isEnabled": "on" if form.get("isEnabled") == "on" else ""}
-        return page(
-            request,
-            "monitor_form.html",
-            status_code=400,
-            visitor=who,
-            monitor=None,
-            values=values,
-            errors=errors,
-        )
+        return _again(request, who, None, form, errors)
     made = await s.store.monitors.create(who.user.team_id, model.to_domain(), at=s.clock.now_ms())
     s.notify()
     return RedirectResponse(f"/monitors/{made.id}", status_code=303)
@@ -187,7 +188,7 @@ async def monitor_page(request: Request, monitor_id: str) -> Response:
     try:
         m = await s.store.monitors.get(team, _id_or_none(monitor_id) or "", at=now)
     except MonitorNotFound:
-        return page(request, "error.html", status_code=404, visitor=who, **_NOT_FOUND)
+        return not_found(request, who, "monitor")
     raw_since = now - s.result_retention_days * DAY_MS
     periods = []
     for label, days in PERIODS:
@@ -219,9 +220,9 @@ async def edit_form(request: Request, monitor_id: str) -> Response:
     try:
         m = await s.store.monitors.get(who.user.team_id, _id_or_none(monitor_id) or "")
     except MonitorNotFound:
-        return page(request, "error.html", status_code=404, visitor=who, **_NOT_FOUND)
+        return not_found(request, who, "monitor")
     if not who.user.is_admin:
-        return page(request, "error.html", status_code=403, visitor=who, **_FORBIDDEN)
+        return viewers_only_look(request, who)
     return page(
         request, "monitor_form.html", visitor=who, monitor=m, values=_form_values(m), errors={}
     )
@@ -237,12 +238,12 @@ async def update(request: Request, monitor_id: str) -> Response:
     try:
         m = await s.store.monitors.get(team, _id_or_none(monitor_id) or "")
     except MonitorNotFound:
-        return page(request, "error.html", status_code=404, visitor=who, **_NOT_FOUND)
+        return not_found(request, who, "monitor")
     form = await _form(request)
     if not session.session_token_ok(who, form.get("csrf")):
-        return page(request, "error.html", status_code=400, visitor=who, **_EXPIRED)
+        return form_expired(request, who)
     if not who.user.is_admin:
-        return page(request, "error.html", status_code=403, visitor=who, **_FORBIDDEN)
+        return viewers_only_look(request, who)
     body, errors = _as_body(form, partial=True)
     model = None
     try:
@@ -252,31 +253,13 @@ async def update(request: Request, monitor_id: str) -> Response:
     if model is not None and model.host is not None and not s.policy.permits(model.host):
         errors["host"] = "address not allowed"
     if errors or model is None:
-        values = {**form, "isEnabled": "on" if form.get("isEnabled") == "on" else ""}
-        return page(
-            request,
-            "monitor_form.html",
-            status_code=400,
-            visitor=who,
-            monitor=m,
-            values=values,
-            errors=errors,
-        )
+        return _again(request, who, m, form, errors)
     try:
         await s.store.monitors.update(team, m.id, model.to_domain(), at=s.clock.now_ms())
     except FamilyMismatch as exc:
-        values = {**form, "isEnabled": "on" if form.get("isEnabled") == "on" else ""}
-        return page(
-            request,
-            "monitor_form.html",
-            status_code=400,
-            visitor=who,
-            monitor=m,
-            values=values,
-            errors={"ipFamily": str(exc)},
-        )
+        return _again(request, who, m, form, {"ipFamily": str(exc)})
     except MonitorNotFound:
-        return page(request, "error.html", status_code=404, visitor=who, **_NOT_FOUND)
+        return not_found(request, who, "monitor")
     s.notify()
     return RedirectResponse(f"/monitors/{m.id}", status_code=303)
 
@@ -289,13 +272,13 @@ async def delete(request: Request, monitor_id: str) -> Response:
     s = _services(request)
     form = await _form(request)
     if not session.session_token_ok(who, form.get("csrf")):
-        return page(request, "error.html", status_code=400, visitor=who, **_EXPIRED)
+        return form_expired(request, who)
     if not who.user.is_admin:
-        return page(request, "error.html", status_code=403, visitor=who, **_FORBIDDEN)
+        return viewers_only_look(request, who)
     try:
         await s.store.monitors.delete(
             who.user.team_id, _id_or_none(monitor_id) or "", at=s.clock.now_ms()
         )
     except MonitorNotFound:
-        return page(request, "error.html", status_code=404, visitor=who, **_NOT_FOUND)
+        return not_found(request, who, "monitor")
     return RedirectResponse("/", status_code=303)

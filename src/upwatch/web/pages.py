@@ -22,3 +22,49 @@ def page(
     body = render(template, **context)
     headers = {**SECURITY_HEADERS, "Cache-Control": PRIVATE}
     return HTMLResponse(body, status_code=status_code, headers=headers)
+
+
+def refused(
+    request: Request, visitor: Any, *, status_code: int, title: str, message: str
+) -> HTMLResponse:
+    return page(
+        request,
+        "error.html",
+        status_code=status_code,
+        visitor=visitor,
+        title=title,
+        message=message,
+    )
+
+
+def viewers_only_look(request: Request, visitor: Any) -> HTMLResponse:
+    """A viewer sent a form that changes something: nothing was changed."""
+    return refused(
+        request,
+        visitor,
+        status_code=403,
+        title="Viewers only look",
+        message="Your role is viewer: nothing was changed. An admin of your team can do this.",
+    )
+
+
+def form_expired(request: Request, visitor: Any) -> HTMLResponse:
+    """A form came without its CSRF token (or an old one): nothing was changed."""
+    return refused(
+        request,
+        visitor,
+        status_code=400,
+        title="This form has expired",
+        message="Nothing was changed. Go back, reload the page and send it again.",
+    )
+
+
+def not_found(request: Request, visitor: Any, what: str) -> HTMLResponse:
+    """Another team's things are not there at all, for this visitor (never a 403)."""
+    return refused(
+        request,
+        visitor,
+        status_code=404,
+        title="Not found",
+        message=f"There is no such {what} in your team.",
+    )
