@@ -4,12 +4,13 @@ new name. Read once at import: they ship inside the package."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import mimetypes
 from dataclasses import dataclass
 from importlib import resources
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from upwatch.web.headers import SECURITY_HEADERS
@@ -22,6 +23,7 @@ class Asset:
     body: bytes
     media_type: str
     hashed_name: str
+    gzipped: bytes | None  # text assets, compressed once at start
 
 
 def _load() -> dict[str, Asset]:
@@ -35,7 +37,9 @@ def _load() -> dict[str, Asset]:
         media = mimetypes.guess_type(entry.name)[0] or "application/octet-stream"
         if media.startswith("text/") or media == "application/javascript":
             media += "; charset=utf-8"
-        found[entry.name] = Asset(body, media, f"{stem}.{digest}.{suffix}")
+        textual = media.startswith("text/") or media.startswith("application/javascript")
+        gzipped = gzip.compress(body, compresslevel=9, mtime=0) if textual else None
+        found[entry.name] = Asset(body, media, f"{stem}.{digest}.{suffix}", gzipped)
     return found
 
 
@@ -52,9 +56,12 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/static/{name}")
-async def static(name: str) -> Response:
+async def static(name: str, request: Request) -> Response:
     asset = _BY_HASHED_NAME.get(name)
     if asset is None:
         return Response("Not found", status_code=404, media_type="text/plain; charset=utf-8")
-    headers = {"Cache-Control": CACHE_FOREVER, **SECURITY_HEADERS}
+    headers = {"Cache-Control": CACHE_FOREVER, "Vary": "Accept-Encoding", **SECURITY_HEADERS}
+    if asset.gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(asset.gzipped, media_type=asset.media_type, headers=headers)
     return Response(asset.body, media_type=asset.media_type, headers=headers)

@@ -3,6 +3,7 @@ a shared cache (it shows a team's own things)."""
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 
 from starlette.requests import Request
@@ -12,6 +13,7 @@ from upwatch.web.headers import SECURITY_HEADERS
 from upwatch.web.render import render
 
 PRIVATE = "private, no-store"
+GZIP_FROM_BYTES = 1024  # smaller pages go as they are
 
 
 def page(
@@ -19,8 +21,13 @@ def page(
 ) -> HTMLResponse:
     context.setdefault("visitor", None)
     context.setdefault("path", request.url.path)
-    body = render(template, **context)
-    headers = {**SECURITY_HEADERS, "Cache-Control": PRIVATE}
+    body = render(template, **context).encode()
+    headers = {**SECURITY_HEADERS, "Cache-Control": PRIVATE, "Vary": "Accept-Encoding"}
+    # A thousand monitors' rows are ~360 KB of HTML and ~30 KB gzipped: compressed here,
+    # for pages only (the API's JSON is left as it is).
+    if len(body) >= GZIP_FROM_BYTES and "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        body = gzip.compress(body, compresslevel=6, mtime=0)
     return HTMLResponse(body, status_code=status_code, headers=headers)
 
 

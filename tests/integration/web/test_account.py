@@ -178,3 +178,21 @@ async def test_unknown_pages_are_html_and_unknown_api_paths_json(
     assert (r.status_code, r.headers["content-type"].split(";")[0]) == (404, "text/html")
     r = await browser.get("/v1/no-such-thing")
     assert (r.status_code, r.json()["error"]["code"]) == (404, "NOT_FOUND")
+
+
+async def test_pages_and_assets_are_sent_gzipped_to_browsers_that_take_it(
+    browser: httpx.AsyncClient, store: Store
+) -> None:
+    await add_user(store, "ada@example.com")
+    await login(browser, "ada@example.com")
+    r = await browser.get("/", headers={"Accept-Encoding": "gzip"})
+    assert len(r.content) > 1024, len(r.content)
+    assert (r.headers["content-encoding"], r.headers["vary"]) == ("gzip", "Accept-Encoding")
+    assert "<h1>Monitors</h1>" in r.text  # httpx decompresses
+    plain = await browser.get("/", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    css = re.search(r'href="(/static/upwatch\.[0-9a-f]+\.css)"', plain.text)
+    assert css is not None
+    asset = await browser.get(css.group(1), headers={"Accept-Encoding": "gzip"})
+    assert asset.headers["content-encoding"] == "gzip"
+    assert ".monitors" in asset.text
