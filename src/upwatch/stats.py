@@ -96,11 +96,17 @@ class Time:
         return 100.0 * (1 - self.down_ms / counted)
 
 
-def time_in(h: History, start: int, end: int) -> Time:
-    """How [start, end) divides into down, maintenance and not monitored."""
+def _partition(h: History, start: int, end: int) -> tuple[list[Span], list[Span], list[Span]]:
+    """[start, end)'s spans not monitored, in maintenance and down, in that precedence."""
     unmonitored = clipped([(start, h.created_at), *h.paused], start, end)
     maintenance = minus(clipped(h.maintenance, start, end), unmonitored)
     down = minus(minus(clipped(h.incidents, start, end), unmonitored), maintenance)
+    return unmonitored, maintenance, down
+
+
+def time_in(h: History, start: int, end: int) -> Time:
+    """How [start, end) divides into down, maintenance and not monitored."""
+    unmonitored, maintenance, down = _partition(h, start, end)
     return Time(end - start, length(down), length(maintenance), length(unmonitored))
 
 
@@ -108,19 +114,17 @@ def daily(h: History, start: int, end: int, size_ms: int) -> list[Time]:
     """``time_in`` for each slice of ``size_ms`` from ``start`` (the last one ending at
     ``end``), from one pass over the history: a status page's 90 days of 50 monitors
     are 4,500 slices."""
-    unmonitored = clipped([(start, h.created_at), *h.paused], start, end)
-    maintenance = minus(clipped(h.maintenance, start, end), unmonitored)
-    down = minus(minus(clipped(h.incidents, start, end), unmonitored), maintenance)
-    ends = {id(x): [e for _, e in x] for x in (unmonitored, maintenance, down)}
+    parts = _partition(h, start, end)
+    unmonitored, maintenance, down = ((spans, [e for _, e in spans]) for spans in parts)
     out = []
     for s in range(start, end, size_ms):
         e = min(s + size_ms, end)
         out.append(
             Time(
                 e - s,
-                _overlap(down, ends[id(down)], s, e),
-                _overlap(maintenance, ends[id(maintenance)], s, e),
-                _overlap(unmonitored, ends[id(unmonitored)], s, e),
+                _overlap(*down, s, e),
+                _overlap(*maintenance, s, e),
+                _overlap(*unmonitored, s, e),
             )
         )
     return out

@@ -132,11 +132,11 @@ def _days(start: int, today: int) -> range:
 
 
 def _maintenance(window_list: Sequence[Window], ids: set[str], now: int) -> list[MaintenanceView]:
+    if not ids:
+        return []
     shown = []
     for w in window_list:
         if w.monitor_ids and not ids.intersection(w.monitor_ids):
-            continue
-        if not ids:
             continue
         upcoming = next_window(w.schedule, now)
         if upcoming is None:
