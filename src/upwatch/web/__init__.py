@@ -9,6 +9,10 @@
 - account.py    /setup (first run), /login, /logout
 - dashboard.py  / (the team's monitors)
 - monitors.py   /monitors/<id> and the create, edit and delete forms
+- incidents.py  /incidents: the team's incidents
+- channels.py   /channels: notification channels, "send test", deliveries
+- windows.py    /windows: maintenance windows
+- status_admin.py /status-pages: the team's status pages, made and changed
 - keys.py       /keys: the team's API keys (a new one shown once), revoking
 - status.py     /status/<slug> (HTML, no JavaScript) and /status/<slug>.json
 
@@ -24,7 +28,18 @@ from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from upwatch.web import account, assets, dashboard, keys, monitors, status
+from upwatch.web import (
+    account,
+    assets,
+    channels,
+    dashboard,
+    incidents,
+    keys,
+    monitors,
+    status,
+    status_admin,
+    windows,
+)
 from upwatch.web.pages import page
 
 API_PATHS = ("/v1/", "/healthz", "/metrics", "/openapi.json")
@@ -32,7 +47,18 @@ API_PATHS = ("/v1/", "/healthz", "/metrics", "/openapi.json")
 
 def install(app: FastAPI) -> None:
     """Add the web's routes to the API's app (the API's own routes are untouched)."""
-    for module in (assets, status, account, dashboard, monitors, keys):
+    for module in (
+        assets,
+        status,
+        account,
+        dashboard,
+        monitors,
+        incidents,
+        channels,
+        windows,
+        status_admin,
+        keys,
+    ):
         app.include_router(module.router)
     status.install_cache(app)
     api_handler = app.exception_handlers[StarletteHTTPException]
