@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from tests.support.databases import fresh_store, sqlite_url
 from tests.support.seeding import make_key
+from upwatch import waiting
 from upwatch.api import create_app, parsing
 from upwatch.api.protocol import guarded_protocol
 from upwatch.config import Settings
@@ -386,3 +387,39 @@ async def test_a_standing_queue_is_shed_and_service_resumes_after_it() -> None:
     assert set(statuses) == {200, 503}
     assert health == [200] * 64
     assert after == [200] * 5
+
+
+def pooled_app(connections: int, service_s: float) -> ASGIApp:
+    """Each request queues for one of ``connections`` (as for PostgreSQL's pool), says so
+    as the store does, and holds it for ``service_s`` without holding the loop."""
+    pool = asyncio.Semaphore(connections)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        async with pool:
+            waiting.ready()
+            await asyncio.sleep(service_s)
+        headers = [(b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    return app
+
+
+async def test_a_queue_for_the_database_pool_is_a_queue_too() -> None:
+    # Handlers start at once and wait for one of 2 connections: the loop is idle, so
+    # only the wait for the pool shows the standing queue.
+    shed = {"shed_target_s": 0.005, "shed_interval_s": 0.02, "shed_burst": 8}
+    async with running(pooled_app(2, 0.002), **shed) as port:
+        statuses = await hammer(port, connections=64, requests=10)
+        after = await hammer(port, connections=1, requests=5)
+    assert statuses.count(503) > 0
+    assert statuses.count(200) > 0
+    assert after == [200] * 5
+
+
+async def test_a_burst_that_waits_for_the_pool_is_answered_in_full() -> None:
+    async with running(pooled_app(2, 0.002), shed_target_s=0.005, shed_interval_s=0.1) as port:
+        statuses = await hammer(port, connections=200, requests=1)
+    assert statuses == [200] * 200

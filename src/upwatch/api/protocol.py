@@ -18,7 +18,10 @@ refused. No well-kept ASGI server option covers these, so these lines are ours:
   not yet answered (a backstop for queues the delay does not see, such as writers
   waiting for SQLite's lock). The delay is measured from when a request arrived (an
   estimate: on one event loop most of the queue is still unread, in the sockets; see
-  ``shedding``) to when its handler starts, which an ASGI middleware would never see.
+  ``shedding``) to when it is served: when it holds its database connection (a
+  handler may start at once and then queue for PostgreSQL's pool or SQLite's write
+  lock: ``upwatch/waiting.py``), or when its response starts if it needs none. An
+  ASGI middleware would never see the part of the wait spent unread.
   ``/healthz`` is never refused, so that a load balancer does not take a busy node out
   and push its load onto the others; nor is a request pipelined behind another on its
   connection (uvicorn answers those in order).
@@ -36,11 +39,13 @@ import logging
 from typing import Any
 
 import orjson
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from upwatch import waiting
 from upwatch.api.requestlog import request_id
 from upwatch.api.shedding import BURST_REQUESTS, INTERVAL_S, DelayShedder
+from upwatch.waiting import Wait
 
 log = logging.getLogger(__name__)
 
@@ -248,12 +253,27 @@ class _Guarded(HttpToolsProtocol):
 
 
 def _timed(app: ASGIApp, shedder: DelayShedder, loop: asyncio.AbstractEventLoop) -> ASGIApp:
-    """``app``, telling ``shedder`` how long each request waited for its handler."""
+    """``app``, telling ``shedder`` how long each request waited: until it held its
+    database connection (``waiting.ready``, called by the store), or until its response
+    started if it needed none."""
 
     async def timed(scope: Scope, receive: Receive, send: Send) -> None:
         arrived = scope.pop(ARRIVED, None)
-        if arrived is not None:
-            shedder.start(arrived, loop.time())
-        await app(scope, receive, send)
+        if arrived is None:
+            await app(scope, receive, send)
+            return
+        wait = Wait(lambda: shedder.start(arrived, loop.time()))
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                wait.end()
+            await send(message)
+
+        token = waiting.CURRENT.set(wait)
+        try:
+            await app(scope, receive, sending)
+        finally:
+            wait.end()
+            waiting.CURRENT.reset(token)
 
     return timed

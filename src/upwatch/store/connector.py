@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
+from upwatch import waiting
 from upwatch.errors import DatabaseUnavailable
 from upwatch.store.engine import open_sqlite_reader
 
@@ -285,6 +286,7 @@ class SqliteConnector:
             with self._reader.connect() as conn:
                 raw = conn.connection.driver_connection
                 assert isinstance(raw, sqlite3.Connection)
+                waiting.ready()
                 yield _SqliteReads(raw, self._dialect)
 
     @asynccontextmanager
@@ -293,6 +295,7 @@ class SqliteConnector:
             lite: Any = (await conn.get_raw_connection()).driver_connection
             try:
                 await lite.execute("BEGIN IMMEDIATE")
+                waiting.ready()  # the write lock was the queue
                 yield _SqliteTx(lite, self._dialect)
             except BaseException:
                 # Also when cancelled while BEGIN waited for the lock: aiosqlite's thread
@@ -387,6 +390,7 @@ class PostgresConnector:
             raw = await self._pool.acquire()
         except Exception as exc:
             raise DatabaseUnavailable(f"database unavailable: {short(exc)}") from exc
+        waiting.ready()  # the pool was the queue
         try:
             yield raw
         finally:
