@@ -51,6 +51,9 @@ _OF_TEAM = (
     .limit(bindparam("b_limit"))
     .offset(bindparam("b_offset"))
 )
+_ONE = select(*COLUMNS).where(
+    incidents.c.id == bindparam("b_id"), incidents.c.team_id == bindparam("b_team")
+)
 _COUNT_OF_TEAM = select(func.count()).where(incidents.c.team_id == bindparam("b_team"))
 _OF_TEAM_WITH_STATUS = _OF_TEAM.where(incidents.c.status == bindparam("b_status"))
 _COUNT_OF_TEAM_WITH_STATUS = _COUNT_OF_TEAM.where(incidents.c.status == bindparam("b_status"))
@@ -116,6 +119,12 @@ class Incidents:
             rows = await reads.rows(_OF_MONITOR, page)
             total = await reads.scalar(_COUNT_OF_MONITOR, {"b_monitor": monitor_id})
         return [incident(r) for r in rows], int(total)
+
+    async def get(self, team_id: int, incident_id: str) -> Incident | None:
+        """The team's incident, or None (another team's is not there)."""
+        async with self._db.read() as reads:
+            row = await reads.first(_ONE, {"b_id": incident_id, "b_team": team_id})
+        return None if row is None else incident(row)
 
     async def of_team(
         self, team_id: int, *, is_open: bool | None, limit: int, offset: int

@@ -11,7 +11,8 @@ from starlette.responses import RedirectResponse, Response
 from upwatch.api.deps import Services
 from upwatch.domain import SCOPES
 from upwatch.web import session
-from upwatch.web.pages import form_expired, not_found, page, viewers_only_look
+from upwatch.web.handlers import refused_change
+from upwatch.web.pages import not_found, page
 
 router = APIRouter(include_in_schema=False)
 
@@ -56,10 +57,8 @@ async def create(request: Request) -> Response:
     if who is None:
         return RedirectResponse("/login?next=/keys", status_code=303)
     form = await request.form()
-    if not session.session_token_ok(who, _text(form.get("csrf"))):
-        return form_expired(request, who)
-    if not who.user.is_admin:
-        return viewers_only_look(request, who)
+    if (refused := refused_change(request, who, form.get("csrf"))) is not None:
+        return refused
     name = _text(form.get("name")).strip()
     chosen = [v for v in form.getlist("scopes") if isinstance(v, str)]
     errors = {}
@@ -83,10 +82,8 @@ async def revoke(request: Request, key_id: str) -> Response:
     if who is None:
         return RedirectResponse("/login?next=/keys", status_code=303)
     form = await request.form()
-    if not session.session_token_ok(who, _text(form.get("csrf"))):
-        return form_expired(request, who)
-    if not who.user.is_admin:
-        return viewers_only_look(request, who)
+    if (refused := refused_change(request, who, form.get("csrf"))) is not None:
+        return refused
     s: Services = request.app.state.services
     mine = {k.id for k in await s.store.keys.all(who.user.team)}
     if key_id not in mine:  # another team's key is not there, for this user

@@ -44,6 +44,9 @@ async def test_a_bad_port_is_shown_by_its_field_and_what_was_typed_is_kept(
         assert 'aria-invalid="true"' in r.text
         assert 'value="Primary database"' in r.text
         assert f'value="{port}"' in r.text
+        # Numbers get a numeric keyboard: the attribute itself, not escaped text.
+        assert re.search(r'name="port" [^>]*\binputmode="numeric"', r.text)
+        assert "&#34;" not in r.text
     assert await store.monitors.list_for(1) == []
 
 
