@@ -4,11 +4,8 @@ here with the standard library, independently of the signing package), retries w
 the same webhook-id, Retry-After, 410, 24 h, Slack's message, and what deleting does."""
 
 import asyncio
-import base64
 import contextlib
 import email.policy
-import hashlib
-import hmac
 import socket
 import struct
 from collections.abc import AsyncIterator
@@ -22,7 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.support.listeners import closed_port, listener
-from tests.support.receivers import Received, receiving
+from tests.support.receivers import receiving, verified
 from tests.support.servers import free_port
 from upwatch.clock import FakeClock
 from upwatch.config import Settings
@@ -55,15 +52,6 @@ def seen(check: DueCheck, at: int, status: Status) -> Observation:
     if status is Status.UP:
         return Observation(check, Outcome(status, response_time_ms=3), at)
     return Observation(check, Outcome(status, error="Connection refused"), at)
-
-
-def verified(r: Received, secret: str) -> dict[str, Any]:
-    """Standard Webhooks, by hand: HMAC-SHA256 over "id.timestamp.body", base64."""
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    signed = f"{r.headers['webhook-id']}.{r.headers['webhook-timestamp']}.".encode() + r.body
-    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    assert f"v1,{expected}" in r.headers["webhook-signature"].split(" ")
-    return r.json()  # type: ignore[no-any-return]
 
 
 async def test_an_outage_is_sent_signed_and_recorded_as_delivered(store: Store) -> None:

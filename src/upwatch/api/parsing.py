@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 from starlette.requests import Request
 
 from upwatch.api.errors import ApiError, validation_error
@@ -76,26 +77,59 @@ async def read_json(request: Request, model: type[Model]) -> Model:
 # member's tag in an error's location (schedule.recurring.rrule); clients know the field
 # by its path in the body (schedule.rrule).
 TAGGED_UNIONS = frozenset({"schedule"})
+# An optional field of an update (``X | None``, null kept out of the API document) is a
+# union to pydantic: a bad value fails both members, so it reports the value's error under
+# the member's label (name.constrained-str, schedule.tagged-union[…]) and "Input should be
+# None" under ``none``. A body's nulls are refused before validation (read_json), so the
+# second says nothing: it is dropped, and the label with it.
+_NONE_MEMBER = "none"
 
 
-def _without_tags(loc: tuple[int | str, ...]) -> list[int | str]:
+def _optional_unions(errors: list[ErrorDetails]) -> set[tuple[int | str, ...]]:
+    """Where an optional field's union failed: the locations whose ``none`` member
+    failed along with another member."""
+    nones = {
+        e["loc"][:-1]
+        for e in errors
+        if e["type"] == "none_required" and e["loc"][-1:] == (_NONE_MEMBER,)
+    }
+    return {
+        at
+        for at in nones
+        if any(
+            e["loc"][: len(at)] == at and e["loc"][len(at) : len(at) + 1] != (_NONE_MEMBER,)
+            for e in errors
+            if len(e["loc"]) > len(at)
+        )
+    }
+
+
+def _located(loc: tuple[int | str, ...], unions: set[tuple[int | str, ...]]) -> list[int | str]:
+    """``loc`` as the body spells it: without an optional union's member label, and
+    without a tagged union's tag."""
     parts: list[int | str] = []
-    skip = False
-    for part in loc:
-        if skip:
-            skip = False
+    tag_next = False
+    for i, part in enumerate(loc):
+        if loc[:i] in unions:  # the member label of an optional field's union
+            continue
+        if tag_next:
+            tag_next = False
             continue
         parts.append(part)
-        skip = part in TAGGED_UNIONS
+        tag_next = part in TAGGED_UNIONS
     return parts
 
 
 def details(exc: ValidationError) -> list[dict[str, str]]:
+    errors = exc.errors(include_url=False)
+    unions = _optional_unions(errors)
     details = []
-    for err in exc.errors(include_url=False):
+    for err in errors:
+        if err["loc"][:-1] in unions and err["loc"][-1:] == (_NONE_MEMBER,):
+            continue
         # A check across fields names the field it blames in its context.
         named = (err.get("ctx") or {}).get("field")
-        field = named or ".".join(str(part) for part in _without_tags(err["loc"])) or "body"
+        field = named or ".".join(str(part) for part in _located(err["loc"], unions)) or "body"
         if err["type"] == "extra_forbidden":
             message = "unknown field"
         elif err["type"] == "missing":

@@ -3,11 +3,12 @@
 The list, a channel's page (with its recent deliveries and a "Send test" button), and
 the create, edit and delete forms. The forms go through the API's own checks (its request
 models, then the config check of its channels route), so a bad value gets the API's
-message, next to its field, with what was typed kept. Secrets never reach the page: a
-webhook's signing secret is not shown, and Slack and Apprise URLs (whoever has one can
-post) are shown as the API shows them, ``scheme://host/…``, and never sent back into a
-form; on edit an empty URL keeps the current one. Admins change things; viewers only
-look."""
+message, next to its field, with what was typed kept. Secrets reach a page only as the
+API gives them: a webhook's signing secret once, on the page that made the channel (a
+201 page, not a redirect) and on the one that rotated it; Slack and Apprise URLs
+(whoever has one can post) are shown as the API shows them, ``scheme://host/…``, and
+never sent back into a form; on edit an empty URL keeps the current one. Admins change
+things; viewers only look."""
 
 # No `from __future__ import annotations` here: FastAPI reads these annotations at runtime.
 
@@ -28,6 +29,7 @@ from upwatch.notifications import Channel, ChannelType, Delivery
 from upwatch.web import session
 from upwatch.web.handlers import refused_change, services, visitor_or_login
 from upwatch.web.pages import not_found, page, viewers_only_look
+from upwatch.web.pages import refused as refusal
 from upwatch.wire import shown_config
 
 router = APIRouter(include_in_schema=False)
@@ -232,6 +234,8 @@ async def create(request: Request) -> Response:
         is_enabled=model.isEnabled,
         at=s.clock.now_ms(),
     )
+    if made.secret is not None:  # a webhook's: shown on this page, this once
+        return await _channel_shown(request, who, made, status_code=201, secret=made.secret)
     return RedirectResponse(f"/channels/{made.id}", status_code=303)
 
 
@@ -246,20 +250,38 @@ async def channel_page(request: Request, channel_id: str) -> Response:
     c = await _channel(request, who, channel_id)
     if c is None:
         return not_found(request, who, "channel")
+    return await _channel_shown(request, who, c, tested=request.query_params.get("tested", ""))
+
+
+async def _channel_shown(
+    request: Request,
+    who: session.Visitor,
+    c: Channel,
+    *,
+    status_code: int = 200,
+    tested: str = "",
+    secret: str | None = None,
+    rotated: bool = False,
+) -> Response:
+    """A channel's page; ``secret``, a webhook's signing secret just made (``rotated``:
+    in place of another), is shown only by the response that made it."""
     found, total = await services(request).store.deliveries.of_channel(
         who.user.team_id, c.id, limit=RECENT, offset=0
     )
-    tested = _tested(found, request.query_params.get("tested", ""))
+    test = _tested(found, tested)
     return page(
         request,
         "channel.html",
+        status_code=status_code,
         visitor=who,
         channel=c,
         summary=summary(c),
         deliveries=[(d, _shown_error(c, d.last_error)) for d in found],
         total=total,
-        tested=tested,
-        tested_error=None if tested is None else _shown_error(c, tested.last_error),
+        tested=test,
+        tested_error=None if test is None else _shown_error(c, test.last_error),
+        secret=secret,
+        rotated=rotated,
     )
 
 
@@ -329,6 +351,43 @@ async def update(request: Request, channel_id: str) -> Response:
     except ChannelNotFound:
         return not_found(request, who, "channel")
     return RedirectResponse(f"/channels/{c.id}", status_code=303)
+
+
+@router.post("/channels/{channel_id}/rotate-secret")
+async def rotate_secret(request: Request, channel_id: str) -> Response:
+    """What the API's rotate-secret does: a new signing secret, shown on this page only;
+    the old one stops signing at once."""
+    who = await visitor_or_login(request)
+    if isinstance(who, Response):
+        return who
+    c = await _channel(request, who, channel_id)
+    if c is None:
+        return not_found(request, who, "channel")
+    form = await _form(request)
+    if (refused := refused_change(request, who, form.get("csrf"))) is not None:
+        return refused
+    if c.type is not ChannelType.WEBHOOK:
+        return refusal(
+            request,
+            who,
+            status_code=400,
+            title="No signing secret",
+            message="Only webhook channels have a signing secret: nothing was changed.",
+        )
+    s = services(request)
+    try:
+        after = await s.store.channels.update(
+            who.user.team_id,
+            c.id,
+            name=None,
+            config=None,
+            is_enabled=None,
+            at=s.clock.now_ms(),
+            rotate_secret=True,
+        )
+    except ChannelNotFound:
+        return not_found(request, who, "channel")
+    return await _channel_shown(request, who, after, secret=after.secret, rotated=True)
 
 
 @router.post("/channels/{channel_id}/test")

@@ -1,7 +1,10 @@
-"""Public status pages (SPEC §10): ``/status/<slug>``, HTML that needs no JavaScript,
-and ``/status/<slug>.json``, the same data. Anyone may load them, so each is rendered
-at most once per CACHE_TTL_S in each process (web/cache.py); a private page, or one
-that does not exist, is a 404 to them."""
+"""Status pages (SPEC §10): ``/status/<slug>``, HTML that needs no JavaScript, and
+``/status/<slug>.json``, the same data. Anyone may load a public page, so each is
+rendered at most once per CACHE_TTL_S in each process (web/cache.py) and may be kept as
+long by browsers and proxies. A private page is shown only to a logged-in member of its
+team (the session cookie), rendered for each request and never kept by anyone (neither
+that cache nor a shared one); to everyone else it is the 404 of a page that does not
+exist."""
 
 # No `from __future__ import annotations` here: FastAPI reads these annotations at runtime.
 
@@ -18,8 +21,10 @@ from starlette.responses import Response
 from upwatch.api.deps import Services
 from upwatch.domain import rfc3339
 from upwatch.statuspages import OVERALL_TEXT, SLUG, Bar, Day, MonitorView, PageView
+from upwatch.web import session
 from upwatch.web.cache import Cache
 from upwatch.web.headers import SECURITY_HEADERS
+from upwatch.web.pages import PRIVATE
 from upwatch.web.render import render
 
 CACHE_TTL_S = 5.0
@@ -30,7 +35,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def install_cache(app: FastAPI) -> None:
-    app.state.status_cache = Cache[Rendered | None](CACHE_TTL_S)
+    app.state.status_cache = Cache[Found](CACHE_TTL_S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,26 +50,62 @@ class Rendered:
         return cls(body, gzip.compress(body, compresslevel=6, mtime=0))
 
 
+@dataclass(frozen=True, slots=True)
+class Private:
+    """A private page as the cache keeps it: whose it is, never what it shows."""
+
+    team_id: int
+
+
+Found = Rendered | Private | None  # None: no such page
+
+
 @router.get("/status/{slug}.json")
 async def status_json(slug: str, request: Request) -> Response:
-    found = await _cached(request, slug, "json")
+    found = await _shown(request, slug, "json")
     if found is None:
         error = {"error": {"code": "NOT_FOUND", "message": "Status page not found"}}
         return _not_found(orjson.dumps(error), "application/json")
-    return _respond(request, found, "application/json")
+    return _respond(request, *found, "application/json")
 
 
 @router.get("/status/{slug}")
 async def status_html(slug: str, request: Request) -> Response:
-    found = await _cached(request, slug, "html")
+    found = await _shown(request, slug, "html")
     if found is None:
         page = render("not_found.html", what="status page").encode()
         return _not_found(page, "text/html; charset=utf-8")
-    return _respond(request, found, "text/html; charset=utf-8")
+    return _respond(request, *found, "text/html; charset=utf-8")
 
 
-def _respond(request: Request, found: Rendered, media_type: str) -> Response:
-    headers = {**SECURITY_HEADERS, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
+async def _shown(request: Request, slug: str, form: str) -> tuple[Rendered, str] | None:
+    """The page for this visitor and the Cache-Control it goes with; None: a 404."""
+    found = await _cached(request, slug, form)
+    if isinstance(found, Rendered):
+        return found, CACHE_CONTROL
+    if isinstance(found, Private):
+        mine = await _members_copy(request, slug, found, form)
+        return None if mine is None else (mine, PRIVATE)
+    return None
+
+
+async def _members_copy(
+    request: Request, slug: str, private: Private, form: str
+) -> Rendered | None:
+    """A private page rendered for a logged-in member of its team, else None. The page
+    is read again, not taken from the cache: it may have moved or gone meanwhile."""
+    who = await session.visitor(request)
+    if who is None or who.user.team_id != private.team_id:
+        return None
+    s: Services = request.app.state.services
+    page = await s.store.status_pages.by_slug(slug)
+    if page is None or page.team_id != who.user.team_id:
+        return None
+    return _rendered(await s.store.status_views.view(page, now=s.clock.now_ms()), form)
+
+
+def _respond(request: Request, found: Rendered, cache_control: str, media_type: str) -> Response:
+    headers = {**SECURITY_HEADERS, "Cache-Control": cache_control, "Vary": "Accept-Encoding"}
     if "gzip" in request.headers.get("accept-encoding", ""):
         headers["Content-Encoding"] = "gzip"
         return Response(found.gzipped, media_type=media_type, headers=headers)
@@ -76,22 +117,29 @@ def _not_found(body: bytes, media_type: str) -> Response:
     return Response(body, status_code=404, media_type=media_type, headers=headers)
 
 
-async def _cached(request: Request, slug: str, form: str) -> Rendered | None:
+async def _cached(request: Request, slug: str, form: str) -> Found:
+    """What the shared cache knows of ``slug``: a public page's render, whose private
+    page it is, or that there is none."""
     if not SLUG.match(slug):
         return None
-    cache: Cache[Rendered | None] = request.app.state.status_cache
+    cache: Cache[Found] = request.app.state.status_cache
     s: Services = request.app.state.services
 
-    async def make() -> Rendered | None:
+    async def make() -> Found:
         page = await s.store.status_pages.by_slug(slug)
-        if page is None or not page.is_public:
+        if page is None:
             return None
-        view = await s.store.status_views.view(page, now=s.clock.now_ms())
-        if form == "json":
-            return Rendered.of(orjson.dumps(page_json(view)))
-        return Rendered.of(html(view).encode())
+        if not page.is_public:
+            return Private(page.team_id)
+        return _rendered(await s.store.status_views.view(page, now=s.clock.now_ms()), form)
 
     return await cache.get(f"{form}:{slug}", make)
+
+
+def _rendered(view: PageView, form: str) -> Rendered:
+    if form == "json":
+        return Rendered.of(orjson.dumps(page_json(view)))
+    return Rendered.of(html(view).encode())
 
 
 def html(view: PageView) -> str:

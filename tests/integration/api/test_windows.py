@@ -120,6 +120,49 @@ async def test_bad_windows_are_400_and_change_nothing(
     assert (await api.call("GET", PATH)).json()["data"] == []
 
 
+BAD_SCHEDULES = [
+    {"type": "once", "startsAt": "2020-01-01T00:00:00Z"},
+    {"type": "once", "startsAt": "2020-01-01T00:00:00Z", "endsAt": 5},
+    {**ONCE["schedule"], "endsAt": "2019-01-01T00:00:00Z"},
+    {"type": "sometimes"},
+    {"startsAt": "2020-01-01T00:00:00Z"},
+    "every sunday",
+    {**SUNDAYS["schedule"], "durationMinutes": "60", "rrule": 7},
+    {**SUNDAYS["schedule"], "extra": 1},
+    {"type": "recurring"},
+    {**SUNDAYS["schedule"], "timezone": "Mars/Olympus"},
+]
+
+
+@pytest.mark.parametrize("schedule", BAD_SCHEDULES)
+async def test_an_update_reports_a_bad_schedule_as_a_create_does(
+    api: Api, schedule: object
+) -> None:
+    made = await create(api, ONCE)
+    created = await api.call("POST", PATH, json={"name": "x", "schedule": schedule})
+    updated = await api.call("PUT", f"{PATH}/{made['id']}", json={"schedule": schedule})
+    assert (created.status_code, updated.status_code) == (400, 400)
+    details = created.json()["error"]["details"]
+    assert details
+    assert all(d["field"].startswith("schedule") for d in details), details
+    assert updated.json()["error"]["details"] == details
+    assert (await api.call("GET", PATH)).json()["data"] == [made]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"name": ""}, "name"), ({"name": 5}, "name"), ({"monitorIds": "all"}, "monitorIds")],
+)
+async def test_an_update_names_a_bad_field_as_a_create_does(
+    api: Api, change: dict[str, Any], field: str
+) -> None:
+    made = await create(api, ONCE)
+    created = await api.call("POST", PATH, json={**ONCE, **change})
+    updated = await api.call("PUT", f"{PATH}/{made['id']}", json=change)
+    assert [d["field"] for d in created.json()["error"]["details"]] == [field]
+    assert updated.json()["error"]["details"] == created.json()["error"]["details"]
+
+
 async def test_windows_belong_to_their_team(api: Api) -> None:
     theirs = (await api.call("POST", "/v1/tcp-monitors", json=VALID, key="other")).json()["data"]
     r = await api.call("POST", PATH, json={**ONCE, "monitorIds": [theirs["id"]]})

@@ -1,8 +1,10 @@
 """The notification channels pages (SPEC §10), in process on both databases: the list and
-a channel's page never show a secret; the forms give the API's messages by the field with
-what was typed kept (but never a secret URL); "Send test" reaches a real webhook receiver
-on loopback and its delivery is shown; viewers only look; other teams' channels are 404;
-a form without its CSRF token changes nothing."""
+a channel's page never show a secret, but a webhook's signing secret is shown once, on the
+page that made it and on the one that rotated it; the forms give the API's messages by the
+field with what was typed kept (but never a secret URL); "Send test" reaches a real
+webhook receiver on loopback, signed with the secret shown, and its delivery is shown;
+viewers only look; other teams' channels are 404; a form without its CSRF token changes
+nothing."""
 
 import re
 from collections.abc import AsyncIterator
@@ -10,7 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.support.receivers import receiving
+from tests.support.receivers import receiving, verified
 from tests.support.seeding import make_key, team_id
 from tests.support.web import logged_in, site
 from upwatch.clock import FakeClock
@@ -50,6 +52,20 @@ async def _made(
     )
 
 
+def _secret(html: str) -> str:
+    """The signing secret a page shows, once."""
+    found = re.findall(r'<code class="secret">(whsec_[A-Za-z0-9+/=]+)</code>', html)
+    assert len(found) == 1, html
+    return str(found[0])
+
+
+def _channel_path(html: str) -> str:
+    """The page's own channel, as its "Send test" form names it."""
+    found = re.search(r'action="(/channels/nch_[A-Za-z0-9]+)/test"', html)
+    assert found is not None, html
+    return found.group(1)
+
+
 def _error(html: str, field: str) -> str:
     found = re.search(rf'id="{field}-error">([^<]+)<', html)
     assert found is not None, html
@@ -60,9 +76,9 @@ async def test_the_list_shows_each_channel_and_none_of_its_secrets(
     app_client: httpx.AsyncClient, store: Store
 ) -> None:
     csrf = await logged_in(app_client, store, "ada@example.com")
-    for form in (HOOK, SLACK):
+    for form, status in ((HOOK, 201), (SLACK, 303)):  # a webhook's page shows its secret
         r = await app_client.post("/channels/new", data={**form, "isEnabled": "on", "csrf": csrf})
-        assert r.status_code == 303, r.text
+        assert r.status_code == status, r.text
     mail = await _made(
         store, name="oncall", type_=ChannelType.EMAIL, config={"to": ["oncall@corp.internal"]}
     )
@@ -94,6 +110,52 @@ async def test_the_list_shows_each_channel_and_none_of_its_secrets(
         assert "whsec_" not in html
         assert "xoxb-very-secret" not in html
         assert "services/T0" not in html
+
+
+async def test_a_webhooks_signing_secret_is_shown_once_when_made_and_when_rotated(
+    app_client: httpx.AsyncClient, store: Store
+) -> None:
+    csrf = await logged_in(app_client, store, "ada@example.com")
+    r = await app_client.post("/channels/new", data={**HOOK, "isEnabled": "on", "csrf": csrf})
+    assert r.status_code == 201  # the page itself, not a redirect to a page without it
+    assert r.headers["cache-control"] == "private, no-store"
+    assert "shown this once and never again" in r.text
+    first = _secret(r.text)
+    path = _channel_path(r.text)
+    [c] = await store.channels.all(1)
+    assert (path, c.secret) == (f"/channels/{c.id}", first)
+    assert 'action="/channels/' + c.id + '/rotate-secret"' in r.text
+    later = await app_client.get(path)
+    assert later.status_code == 200
+    assert "whsec_" not in later.text
+    assert "Rotate signing secret" in later.text
+    r = await app_client.post(f"{path}/rotate-secret", data={"csrf": csrf})
+    assert r.status_code == 200
+    assert r.headers["cache-control"] == "private, no-store"
+    second = _secret(r.text)
+    assert second != first
+    assert "The old one no longer signs" in r.text
+    [c] = await store.channels.all(1)
+    assert c.secret == second
+    for html in (
+        (await app_client.get(path)).text,
+        (await app_client.get(f"{path}/edit")).text,
+        (await app_client.get("/channels")).text,
+    ):
+        assert "whsec_" not in html
+    # Other channels have no secret to rotate, and nothing changes.
+    r = await app_client.post("/channels/new", data={**SLACK, "isEnabled": "on", "csrf": csrf})
+    assert r.status_code == 303
+    slack = await app_client.get(r.headers["location"])
+    assert "Rotate signing secret" not in slack.text
+    r = await app_client.post(f"{r.headers['location']}/rotate-secret", data={"csrf": csrf})
+    assert r.status_code == 400
+    assert "Only webhook channels have a signing secret" in r.text
+    assert "whsec_" not in r.text
+    assert {ch.type: ch.secret for ch in await store.channels.all(1)} == {
+        ChannelType.WEBHOOK: second,
+        ChannelType.SLACK: None,
+    }
 
 
 async def test_a_bad_channel_is_shown_by_its_field_and_what_was_typed_is_kept(
@@ -192,7 +254,8 @@ async def test_send_test_reaches_a_real_webhook_and_the_delivery_is_shown(
         r = await client.post(
             "/channels/new", data={**HOOK, "webhookUrl": rx.url(), "isEnabled": "on", "csrf": csrf}
         )
-        path = r.headers["location"]
+        assert r.status_code == 201
+        path, secret = _channel_path(r.text), _secret(r.text)
         r = await client.post(f"{path}/test", data={"csrf": csrf})
         assert r.status_code == 303
         assert r.headers["location"].startswith(f"{path}?tested=ndl_")
@@ -205,7 +268,7 @@ async def test_send_test_reaches_a_real_webhook_and_the_delivery_is_shown(
     [last, first], total = await store.deliveries.of_channel(1, c.id, limit=10, offset=0)
     assert total == 2
     assert received.headers["webhook-id"] == first.id
-    assert received.json()["data"]["channel"]["id"] == c.id
+    assert verified(received, secret)["data"]["channel"]["id"] == c.id  # the secret shown
     assert (first.status.value, last.status.value, last.last_error) == (
         "delivered",
         "pending",
@@ -232,6 +295,8 @@ async def test_a_viewer_looks_but_changes_nothing(
     page = await app_client.get(f"/channels/{c.id}")
     assert page.status_code == 200
     assert "Send test" not in page.text
+    assert "Rotate signing secret" not in page.text
+    assert "rotate-secret" not in page.text
     assert "/edit" not in page.text
     for path in ("/channels/new", f"/channels/{c.id}/edit"):
         assert (await app_client.get(path)).status_code == 403, path
@@ -239,10 +304,12 @@ async def test_a_viewer_looks_but_changes_nothing(
         ("/channels/new", HOOK),
         (f"/channels/{c.id}/edit", {"name": "mine now"}),
         (f"/channels/{c.id}/test", {}),
+        (f"/channels/{c.id}/rotate-secret", {}),
         (f"/channels/{c.id}/delete", {}),
     ):
         r = await app_client.post(path, data={**data, "csrf": csrf})
         assert r.status_code == 403, path
+        assert "whsec_" not in r.text
         assert "Viewers only look" in r.text
     assert await store.channels.all(c.team_id) == [c]
     assert (await store.deliveries.of_channel(c.team_id, c.id, limit=10, offset=0))[1] == 0
@@ -263,7 +330,7 @@ async def test_another_teams_channel_is_404_and_a_forged_form_changes_nothing(
         r = await app_client.get(path)
         assert r.status_code == 404, path
         assert "theirs" not in r.text
-    for action in ("edit", "test", "delete"):
+    for action in ("edit", "test", "rotate-secret", "delete"):
         r = await app_client.post(f"/channels/{theirs.id}/{action}", data={"csrf": csrf})
         assert r.status_code == 404, action
     assert "theirs" not in (await app_client.get("/channels")).text
@@ -271,11 +338,14 @@ async def test_another_teams_channel_is_404_and_a_forged_form_changes_nothing(
         ("/channels/new", {**HOOK, "csrf": "forged"}),
         (f"/channels/{mine.id}/edit", {"name": "forged", "csrf": "forged"}),
         (f"/channels/{mine.id}/test", {}),
+        (f"/channels/{mine.id}/rotate-secret", {"csrf": "forged"}),
+        (f"/channels/{mine.id}/rotate-secret", {}),
         (f"/channels/{mine.id}/delete", {"csrf": ""}),
     ):
         r = await app_client.post(path, data=data)
         assert r.status_code == 400, path
         assert "This form has expired" in r.text
+        assert "whsec_" not in r.text
     assert await store.channels.all(mine.team_id) == [mine]
     assert await store.channels.all(theirs.team_id) == [theirs]
     for c in (mine, theirs):
@@ -302,6 +372,7 @@ async def test_a_stranger_is_sent_to_the_login_page(
         ("GET", f"/channels/{c.id}"),
         ("POST", "/channels/new"),
         ("POST", f"/channels/{c.id}/test"),
+        ("POST", f"/channels/{c.id}/rotate-secret"),
         ("POST", f"/channels/{c.id}/delete"),
     ):
         r = await app_client.request(method, path)

@@ -102,13 +102,24 @@ async def test_create_edit_and_delete_through_the_forms(
     assert (after.name, after.slug, after.monitor_ids) == ("Acme", "acme-2", (db,))
     assert (after.is_public, after.show_targets) == (False, True)  # unticked, ticked
     listing = await app_client.get("/status-pages")
-    assert "nobody (private)" in listing.text
-    assert 'href="/status/acme-2"' not in listing.text  # a private page has no public view
+    assert "your team only (private)" in listing.text
+    assert 'href="/status/acme-2"' in listing.text  # a private page is there for the team
+    assert (await app_client.get("/status/acme-2")).status_code == 200
 
     r = await app_client.post(f"/status-pages/{made.id}/delete", data={"csrf": csrf})
     assert (r.status_code, r.headers["location"]) == (303, "/status-pages")
     assert await store.status_pages.all(team) == []
     assert (await app_client.get(f"/status-pages/{made.id}/edit")).status_code == 404
+
+
+async def _as_stranger(client: httpx.AsyncClient, path: str) -> httpx.Response:
+    """``path`` without the session cookie, which is kept for the next request."""
+    kept = httpx.Cookies(client.cookies)
+    client.cookies.clear()
+    try:
+        return await client.get(path)
+    finally:
+        client.cookies = kept
 
 
 async def test_the_public_page_follows_a_change_at_once(
@@ -131,7 +142,9 @@ async def test_the_public_page_follows_a_change_at_once(
     assert "Renamed" in (await app_client.get("/status/later")).text
     hidden = {k: v for k, v in moved.items() if k != "isPublic"}
     assert (await app_client.post(edit, data=hidden)).status_code == 303
-    assert (await app_client.get("/status/later")).status_code == 404
+    assert (await _as_stranger(app_client, "/status/later")).status_code == 404
+    mine = await app_client.get("/status/later")  # still there for the team, uncached
+    assert (mine.status_code, mine.headers["cache-control"]) == (200, "private, no-store")
     assert (await app_client.post(edit, data=moved)).status_code == 303
     assert (await app_client.get("/status/later")).status_code == 200
     r = await app_client.post(f"/status-pages/{made.id}/delete", data={"csrf": csrf})

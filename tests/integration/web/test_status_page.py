@@ -1,7 +1,8 @@
 """The public status page (SPEC §10), on both databases, with an injected clock: the
 HTML needs no JavaScript and shows states, 90 daily bars coloured by downtime,
 availability, incidents and maintenance; the JSON has the same; private and unknown
-pages are 404; targets only with showTargets; everything escaped; cached."""
+pages are 404, but a private page is shown to its own team's logged-in members (never
+cached); targets only with showTargets; everything escaped; public pages cached."""
 
 import re
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ import pytest
 
 from tests.support.api import VALID, Api
 from tests.support.seeding import make_key, team_id
+from tests.support.web import logged_in
 from upwatch import web
 from upwatch.api import create_app
 from upwatch.clock import FakeClock
@@ -21,6 +23,7 @@ from upwatch.domain import DueCheck, Observation, Outcome, Status
 from upwatch.maintenance import Once
 from upwatch.scheduler.planning import plan
 from upwatch.store import Store
+from upwatch.users import Role
 
 M, H, D = 60_000, 3_600_000, 86_400_000
 T0 = 1_771_027_200_000  # 2026-02-14T00:00:00Z
@@ -197,3 +200,58 @@ async def test_a_spike_of_requests_renders_the_page_once(site: Api, clock: FakeC
     assert {a.status_code for a in answers} == {200}
     assert cache.renders - before == 1
     assert answers[0].headers["cache-control"] == "public, max-age=5"
+
+
+async def test_a_private_page_is_shown_to_its_team_and_to_nobody_else(
+    site: Api, clock: FakeClock
+) -> None:
+    m = await site.create({**VALID, "name": "db"})
+    clock.set(NOW)
+    await make_page(site, {"slug": "secret", "monitorIds": [m["id"]], "isPublic": False})
+    paths = ("/status/secret", "/status/secret.json")
+    for path in paths:  # a stranger
+        r = await site.client.get(path)
+        assert (r.status_code, r.headers["cache-control"]) == (404, "no-store"), path
+    await logged_in(site.client, site.store, "eve@example.com", team="beta")
+    for path in paths:  # another team's member: the same 404 as a page that is not there
+        r = await site.client.get(path)
+        assert (r.status_code, r.headers["cache-control"]) == (404, "no-store"), path
+    assert (await site.client.get("/status/secret")).text == (
+        await site.client.get("/status/nope")
+    ).text
+    site.client.cookies.clear()
+    await logged_in(site.client, site.store, "vic@example.com", Role.VIEWER)
+    html = await site.client.get("/status/secret")
+    body = await site.client.get("/status/secret.json", headers={"accept-encoding": "gzip"})
+    for r in (html, body):
+        assert r.status_code == 200
+        assert r.headers["cache-control"] == "private, no-store"
+    assert "Acme status" in html.text
+    assert "<script" not in html.text
+    assert (body.headers["content-encoding"], body.json()["name"]) == ("gzip", "Acme status")
+    assert [x["name"] for x in body.json()["monitors"]] == ["db"]
+    # Rendered for each request: a change shows at once, and a stranger still gets 404.
+    pages = (await site.call("GET", "/v1/status-pages")).json()["data"]
+    r = await site.call("PUT", f"/v1/status-pages/{pages[0]['id']}", json={"name": "Renamed"})
+    assert r.status_code == 200, r.text
+    assert (await site.client.get("/status/secret.json")).json()["name"] == "Renamed"
+    site.client.cookies.clear()
+    for path in paths:
+        r = await site.client.get(path)
+        assert (r.status_code, r.headers["cache-control"]) == (404, "no-store"), path
+        assert "Renamed" not in r.text
+
+
+async def test_a_member_gets_a_public_page_from_the_shared_cache(
+    site: Api, clock: FakeClock
+) -> None:
+    m = await site.create()
+    clock.set(NOW)
+    await make_page(site, {"slug": "acme", "monitorIds": [m["id"]]})
+    await logged_in(site.client, site.store, "ada@example.com")
+    cache = site.app.state.status_cache  # type: ignore[attr-defined]
+    before = cache.renders
+    for _ in range(3):
+        r = await site.client.get("/status/acme")
+        assert (r.status_code, r.headers["cache-control"]) == (200, "public, max-age=5")
+    assert cache.renders - before == 1
