@@ -175,7 +175,10 @@ def active(schedule: Schedule, at: int) -> bool:
 
 def next_window(schedule: Schedule, at: int) -> tuple[int, int] | None:
     """The occurrence in progress at ``at``, else the next one; None if there is none
-    (within HORIZON_DAYS)."""
+    (within HORIZON_DAYS for a recurring window; a one-off window is known however far
+    ahead it is)."""
+    if isinstance(schedule, Once):
+        return (schedule.starts_at, schedule.ends_at) if schedule.ends_at > at else None
     horizon = at + HORIZON_DAYS * 86_400_000
     for begin, finish in occurrences(schedule, until_ms=horizon):
         if finish > at:

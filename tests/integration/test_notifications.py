@@ -421,3 +421,17 @@ async def test_a_reset_or_a_silent_receiver_is_retried_then_delivered_once(
     assert r.headers["webhook-id"] == d.id
     [d], _ = await store.deliveries.of_channel(team, channel.id, limit=10, offset=0)
     assert (d.status, d.attempts) == (DeliveryStatus.DELIVERED, 2)
+
+
+async def test_a_test_being_sent_is_not_claimed_by_a_sender_until_its_lease_ends(
+    store: Store,
+) -> None:
+    # "Send test" sends its delivery itself: a sender polling meanwhile must not send
+    # it too (a slow receiver got the same test twice). Only if the process that sends
+    # it dies does a sender take it, after the lease.
+    _, _, _, channel = await setup(store, "http://127.0.0.1:9/hook")
+    made = await store.deliveries.create_test(channel, at=T0, lease_ms=60 * S)
+    assert made.status is DeliveryStatus.PENDING
+    assert await store.deliveries.claim(at=T0 + 59 * S, limit=10, lease_ms=60 * S) == []
+    [(claimed, _)] = await store.deliveries.claim(at=T0 + 60 * S, limit=10, lease_ms=60 * S)
+    assert claimed.id == made.id

@@ -72,6 +72,10 @@ def test_active_and_next_window() -> None:
     once = Once(ms("2026-05-01 10:00"), ms("2026-05-01 11:00"))
     assert active(once, ms("2026-05-01 10:30"))
     assert next_window(once, ms("2026-05-01 11:00")) is None
+    # A one-off window is known however far ahead it is (not only within the horizon
+    # that bounds a recurring rule's expansion).
+    far = Once(ms("2031-05-01 10:00"), ms("2031-05-01 11:00"))
+    assert next_window(far, ms("2026-05-01 11:00")) == (far.starts_at, far.ends_at)
     assert intervals(once, start_ms=ms("2026-04-30 00:00"), end_ms=ms("2026-05-02 00:00")) == [
         (ms("2026-05-01 10:00"), ms("2026-05-01 11:00"))
     ]

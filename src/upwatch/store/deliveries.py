@@ -214,9 +214,11 @@ class Deliveries:
             total = await reads.scalar(_COUNT_OF_CHANNEL, {"b_channel": channel_id})
         return [delivery(r) for r in rows], int(total)
 
-    async def create_test(self, c: Channel, *, at: int) -> Delivery:
-        """A ``test`` delivery for channel ``c``, pending now."""
+    async def create_test(self, c: Channel, *, at: int, lease_ms: int) -> Delivery:
+        """A ``test`` delivery for channel ``c``, pending and leased for ``lease_ms`` to
+        the caller, who sends it at once (no sender claims it meanwhile)."""
         row = _row(c.team_id, c, Event.TEST, None, None, {"channel": _channel_brief(c)}, at)
+        row["next_attempt_at"] = at + lease_ms
         async with self._db.write() as tx:
             if not (await channel_rows.by_ids(tx, [c.id])):
                 raise ChannelNotFound

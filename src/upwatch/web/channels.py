@@ -23,7 +23,7 @@ from upwatch.api.errors import ApiError
 from upwatch.api.models import CreateNotificationChannelRequest, UpdateNotificationChannelRequest
 from upwatch.api.parsing import details
 from upwatch.api.routes.channels import channel_id_or_404, checked_config
-from upwatch.delivery import transports
+from upwatch.delivery import trial
 from upwatch.errors import ChannelNotFound
 from upwatch.notifications import Channel, ChannelType, Delivery
 from upwatch.web import session
@@ -404,16 +404,12 @@ async def send_test(request: Request, channel_id: str) -> Response:
     if (refused := refused_change(request, who, form.get("csrf"))) is not None:
         return refused
     s = services(request)
-    now = s.clock.now_ms()
     try:
-        pending = await s.store.deliveries.create_test(c, at=now)
+        done = await trial.send_test(
+            s.store, c, clock=s.clock, policy=s.policy, public_url=s.public_url, smtp=s.smtp
+        )
     except ChannelNotFound:
         return not_found(request, who, "channel")
-    async with transports.new_client() as client:
-        outcome = await transports.attempt(
-            client, s.policy, pending, c, now=now, public_url=s.public_url, smtp=s.smtp
-        )
-    done = await s.store.deliveries.record(pending, outcome, at=s.clock.now_ms())
     return RedirectResponse(f"/channels/{c.id}?tested={done.id}", status_code=303)
 
 

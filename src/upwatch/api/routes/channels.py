@@ -23,7 +23,7 @@ from upwatch.api.models import (
 )
 from upwatch.api.parsing import only_query, page, read_json
 from upwatch.api.responses import JSON
-from upwatch.delivery import transports
+from upwatch.delivery.trial import send_test
 from upwatch.domain import SCOPE_CHANNELS_READ, SCOPE_CHANNELS_WRITE, Principal
 from upwatch.errors import ChannelNotFound
 from upwatch.notifications import ChannelType
@@ -259,13 +259,9 @@ async def rotate_secret(channel_id: str, who: Writer, s: Deps) -> Response:
 )
 async def test_channel(channel_id: str, who: Writer, s: Deps) -> Response:
     found = await s.store.channels.get(who.team_id, channel_id_or_404(channel_id))
-    now = s.clock.now_ms()
-    pending = await s.store.deliveries.create_test(found, at=now)
-    async with transports.new_client() as client:
-        outcome = await transports.attempt(
-            client, s.policy, pending, found, now=now, public_url=s.public_url, smtp=s.smtp
-        )
-    done = await s.store.deliveries.record(pending, outcome, at=s.clock.now_ms())
+    done = await send_test(
+        s.store, found, clock=s.clock, policy=s.policy, public_url=s.public_url, smtp=s.smtp
+    )
     return JSON({"data": delivery_json(done)})
 
 
