@@ -95,8 +95,14 @@ def with_store(settings: Settings, action: Callable[[Store], Awaitable[T]]) -> T
 # -- servers ---------------------------------------------------------------------------
 
 
-def _serve(settings: Settings, *, api: bool, checker: bool, migrate: bool) -> None:
-    status = run_async(lambda: service.serve(settings, api=api, checker=checker, migrate=migrate))
+def _serve(
+    settings: Settings, *, api: bool, checker: bool, migrate: bool, supervised: bool = False
+) -> None:
+    status = run_async(
+        lambda: service.serve(
+            settings, api=api, checker=checker, migrate=migrate, supervised=supervised
+        )
+    )
     raise typer.Exit(status)
 
 
@@ -107,9 +113,22 @@ def serve(
     database_url: DbOpt = None,
     no_migrate: NoMigrateOpt = False,
     log_format: LogFormatOpt = None,
+    checker_processes: Annotated[
+        int | None,
+        typer.Option(
+            "--checker-processes",
+            help="Run the checks in this many processes (default 1) [UPWATCH_CHECKER_PROCESSES].",
+        ),
+    ] = None,
 ) -> None:
-    """Run the API and the checker in one process (SQLite needs nothing else)."""
-    settings = settings_from(host=host, port=port, database_url=database_url, log_format=log_format)
+    """Run the API and the checker with one command (SQLite needs nothing else)."""
+    settings = settings_from(
+        host=host,
+        port=port,
+        database_url=database_url,
+        log_format=log_format,
+        checker_processes=checker_processes,
+    )
     _serve(settings, api=True, checker=True, migrate=not no_migrate)
 
 
@@ -141,6 +160,10 @@ def worker(
         typer.Option("--metrics-host", help="Their bind address [UPWATCH_METRICS_HOST]."),
     ] = None,
     log_format: LogFormatOpt = None,
+    supervised: Annotated[
+        bool,
+        typer.Option("--supervised", hidden=True, help="A checker process of `serve`."),
+    ] = False,
 ) -> None:
     """Run the checker only (scale-out: any number, sharing one PostgreSQL)."""
     settings = settings_from(
@@ -149,7 +172,7 @@ def worker(
         metrics_host=metrics_host,
         log_format=log_format,
     )
-    _serve(settings, api=False, checker=True, migrate=not no_migrate)
+    _serve(settings, api=False, checker=True, migrate=not no_migrate, supervised=supervised)
 
 
 @app.command()

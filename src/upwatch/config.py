@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     rollup_retention_days: Annotated[int, Field(ge=1, le=36_500)] = 400
     log_level: LogLevel = LogLevel.INFO
     log_format: LogFormat = LogFormat.TEXT
+    # `serve` runs the checks in this many processes of their own (checkers.py).
+    checker_processes: Annotated[int, Field(ge=1, le=64)] = 1
     # Beyond SPEC.md §2: how many probes one process runs at once.
     check_concurrency: Annotated[int, Field(ge=1, le=100_000)] = 2000
     # Requests per minute per API key and API process; 0 turns the limit off.

@@ -1,14 +1,12 @@
 """Running processes: the API server and/or the checker, with migrations at start and a
 graceful stop on SIGTERM / SIGINT.
 
-The API serves on the main thread's event loop; the checker runs on a thread of its own,
-with its own event loop and Store. One loop for both let API load starve the checks: a
-loop iteration runs every ready callback, so 16 requests of 30 ms each made every
-iteration 0.5 s long, and a claim, which awaits several times, took seconds. Checks were
-claimed too late and missed their slot (measured: 1 gap in 10 over interval + 2 s, with
-one client listing 590 monitors over 16 connections at the default rate limit). On its
-own thread the checker waits at most for the GIL's switch interval (5 ms), not for the
-API's callbacks."""
+`serve` runs the API here and the checks in processes of their own (checkers.py: one
+by default, ``--checker-processes N``): on a thread of one process the two waited for
+each other's GIL. `api` runs the API only. `worker` runs the checker only, on a thread of
+its own with its own event loop and Store: one loop for both let API load starve the
+checks (a loop iteration runs every ready callback: 16 requests of 30 ms each made every
+iteration 0.5 s long, and claims came too late for their slot)."""
 
 from __future__ import annotations
 
@@ -31,6 +29,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from upwatch import web
 from upwatch.api import create_app
 from upwatch.api.protocol import guarded_protocol
+from upwatch.checkers import METRICS_LINE, CheckerProcesses, ChildMetrics, watch_parent
 from upwatch.config import Settings, redact_url
 from upwatch.errors import UpwatchError
 from upwatch.metrics import CheckerMetrics, new_registry
@@ -90,9 +89,12 @@ class _Server(uvicorn.Server):
 
 
 def _server(
-    settings: Settings, store: Store, checks: CheckerThread | None, registry: CollectorRegistry
+    settings: Settings,
+    store: Store,
+    wake: Callable[[], None] | None,
+    registry: CollectorRegistry,
 ) -> _Server:
-    app = create_app(settings, store, on_change=checks.wake if checks else None, registry=registry)
+    app = create_app(settings, store, on_change=wake, registry=registry)
     web.install(app)  # the pages, under / beside the API
     config = uvicorn.Config(
         app,
@@ -131,12 +133,20 @@ async def announce_setup(settings: Settings, store: Store) -> None:
     )
 
 
-async def serve(settings: Settings, *, api: bool, checker: bool, migrate: bool) -> int:
-    """Run until SIGTERM/SIGINT. Returns the process exit status."""
+async def serve(
+    settings: Settings, *, api: bool, checker: bool, migrate: bool, supervised: bool = False
+) -> int:
+    """Run until SIGTERM/SIGINT. Returns the process exit status. With both ``api`` and
+    ``checker`` (`serve`), the checks run in child processes; ``supervised`` is such a
+    child (`worker --supervised`)."""
     registry = new_registry()  # one per process: the API's and the checker's metrics
     sock = listen(settings.host, settings.port) if api else None
     # Without an API, metrics are served on their own port (if one is set).
-    exporter = None if api else export_metrics(settings, registry)
+    exporter = None
+    if supervised:
+        exporter = export_to_parent(registry)
+    elif not api:
+        exporter = export_metrics(settings, registry)
     try:
         store = await open_store(settings, migrate=migrate)
     except BaseException:
@@ -150,10 +160,27 @@ async def serve(settings: Settings, *, api: bool, checker: bool, migrate: bool) 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tasks: dict[asyncio.Future[Any], str] = {}
-    checks = CheckerThread(settings, registry) if checker else None
+    checks = CheckerThread(settings, registry) if checker and not api else None
+    children = CheckerProcesses(settings, settings.checker_processes) if checker and api else None
+    parent: asyncio.Task[None] | None = None
     if checks is not None:
         tasks[checks.start()] = "checker"
-    server = _server(settings, store, checks, registry) if api else None
+        if supervised:
+            parent = asyncio.create_task(watch_parent(checks.wake, stop))
+    if children is not None:
+        try:
+            tasks[await children.start()] = "a checker process"
+        except BaseException as exc:
+            if sock is not None:
+                sock.close()
+            await store.close()
+            if isinstance(exc, OSError):
+                raise StartupError(f"cannot start a checker process: {exc}") from None
+            raise
+        registry.register(ChildMetrics(children))
+        log.info("checks run in %d process(es) of their own", settings.checker_processes)
+    wake = children.wake if children else checks.wake if checks else None
+    server = _server(settings, store, wake, registry) if api else None
     if server is not None:
         await announce_setup(settings, store)
         assert sock is not None
@@ -172,8 +199,7 @@ async def serve(settings: Settings, *, api: bool, checker: bool, migrate: bool) 
         for task in done:
             if task is not waiter:
                 status = 1
-                reason = task.exception() if not task.cancelled() else "cancelled"
-                log.error("%s stopped unexpectedly: %s", tasks[task], reason or "exited")
+                log.error("%s stopped unexpectedly: %s", tasks[task], _why(task))
     except BaseException:
         status = 1
         raise
@@ -183,15 +209,30 @@ async def serve(settings: Settings, *, api: bool, checker: bool, migrate: bool) 
             server.should_exit = True
         if checks is not None:
             checks.stop()
+        # After the API: changes it accepted until the end are checked by a child that
+        # flushes its results before it exits.
+        if children is not None and any(s != 0 for s in await children.stop()):
+            status = 1
         results = await asyncio.gather(*tasks, return_exceptions=True)
         if any(isinstance(r, BaseException) for r in results):
             status = 1
         waiter.cancel()
+        if parent is not None:
+            parent.cancel()
         await store.close()
         if exporter is not None:
             await asyncio.to_thread(close_exporter, exporter)
     log.info("stopped")
     return status
+
+
+def _why(task: asyncio.Future[Any]) -> str:
+    if task.cancelled():
+        return "cancelled"
+    if (error := task.exception()) is not None:
+        return str(error) or type(error).__name__
+    result = task.result()
+    return f"exit status {result}" if isinstance(result, int) else "exited"
 
 
 class CheckerThread:
@@ -278,6 +319,14 @@ def export_metrics(settings: Settings, registry: CollectorRegistry) -> WSGIServe
     except OSError as exc:
         raise StartupError(f"cannot serve metrics on {where}: {exc.strerror or exc}") from None
     log.info("metrics on http://%s/metrics", where)
+    return server
+
+
+def export_to_parent(registry: CollectorRegistry) -> WSGIServer:
+    """A checker process of `serve`: its metrics on a free loopback port, told to the
+    parent on the first line of standard output (checkers.py)."""
+    server, _ = start_http_server(0, addr="127.0.0.1", registry=registry)
+    print(f"{METRICS_LINE} {server.server_port}", flush=True)
     return server
 
 

@@ -32,6 +32,7 @@ LAYERS: list[set[str]] = [
     {"delivery"},
     {"api", "scheduler"},
     {"web"},
+    {"checkers"},
     {"service"},
     {"cli"},
     {"__main__"},
