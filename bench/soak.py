@@ -41,6 +41,7 @@ from typing import Any
 
 import uvloop
 from _common import (
+    children_of,
     clean_env,
     cpu_seconds,
     free_port,
@@ -191,26 +192,25 @@ def fd_kinds(pid: int) -> dict[str, int]:
     return dict(sorted(kinds.items()))
 
 
-async def sample(procs: dict[str, subprocess.Popen[bytes]], t: float) -> dict[str, Any]:
-    """RSS, open descriptors and CPU seconds of each process (None once it has exited)."""
+async def sample(procs: dict[str, int], t: float) -> dict[str, Any]:
+    """RSS, open descriptors and CPU seconds of each process by pid (None once it has
+    exited)."""
     taken: dict[str, Any] = {"t_s": round(t, 1)}
-    for name, p in procs.items():
+    for name, pid in procs.items():
         try:
             taken[name] = {
-                "rss_mb": round(status_kb(p.pid, "VmRSS") / 1024, 1),
-                "fds": await fewest_fds(p.pid),
-                "cpu_s": round(cpu_seconds(p.pid), 2),
-                "fd_kinds": fd_kinds(p.pid),
+                "rss_mb": round(status_kb(pid, "VmRSS") / 1024, 1),
+                "fds": await fewest_fds(pid),
+                "cpu_s": round(cpu_seconds(pid), 2),
+                "fd_kinds": fd_kinds(pid),
             }
-        except OSError:
-            taken[name] = None
-        if p.poll() is not None:
+        except (OSError, ValueError):  # gone, or a zombie (no VmRSS line)
             taken[name] = None
     return taken
 
 
 async def sampler(
-    procs: dict[str, subprocess.Popen[bytes]], every: float, start: float, deadline: float
+    procs: dict[str, int], every: float, start: float, deadline: float
 ) -> list[dict[str, Any]]:
     """Samples every ``every`` seconds, the last one a second before the API load stops
     (so that its connections are open in every sample)."""
@@ -230,7 +230,7 @@ async def run(
     port: int,
     keys: dict[str, str],
     sink: list[int],
-    procs: dict[str, subprocess.Popen[bytes]],
+    procs: dict[str, int],
 ) -> tuple[Load, list[dict[str, Any]], int, int, float]:
     big_n = args.monitors - SMALL_TEAM
     print(f"creating {args.monitors:,} monitors through the API…", file=sys.stderr)
@@ -376,7 +376,12 @@ def main() -> None:
         port = free_port()
         procs.update(start_upwatch(env, args.database, port, workdir))
         wait_healthy(f"http://127.0.0.1:{port}")
-        load, samples, t0, t1, create_s = uvloop.run(run(args, port, keys, sink, procs))
+        # `serve`'s checker processes are watched too, each by its own name.
+        watched = {name: p.pid for name, p in procs.items()}
+        for name, p in procs.items():
+            for i, pid in enumerate(children_of(p.pid), 1):
+                watched[f"{name}-checker{i}"] = pid
+        load, samples, t0, t1, create_s = uvloop.run(run(args, port, keys, sink, watched))
         codes = stop(list(procs.values()))
     finally:
         stop(list(procs.values()))
@@ -386,7 +391,7 @@ def main() -> None:
     checks = analyse(url, t0, t1)
     api = api_figures(load, elapsed)
     memory = {}
-    for name in procs:
+    for name in watched:
         alive = [s for s in samples if s[name] is not None]
         memory[name] = {
             "rss_mb": growth(samples, name, "rss_mb", args.warmup),

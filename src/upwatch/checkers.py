@@ -12,10 +12,12 @@ The parent and each child talk over the child's standard input and output:
 - a line on its input wakes it (the API created or changed a monitor: check it now);
   the end of its input means the parent is gone, and the child stops as on SIGTERM, so
   no checker outlives a killed ``serve``;
-- its first line of output gives the loopback port of its metrics (`/metrics` without a
-  key, as ``worker --metrics-port`` serves them); the parent's ``/metrics`` merges every
-  child's ``upwatch_*`` families into its own (`ChildMetrics`), summed, so a scrape of
-  ``serve`` sees the same series as before, whatever the number of children.
+- its first line of output, written once it checks, gives the loopback port of its
+  metrics (`/metrics` without a key, as ``worker --metrics-port`` serves them): the
+  parent waits for it before it listens, so that no monitor is created while no checker
+  would see it, and its ``/metrics`` merges every child's ``upwatch_*`` families into its
+  own (`ChildMetrics`), summed, so a scrape of ``serve`` sees the same series as before,
+  whatever the number of children.
 
 The children run in a session of their own: a Ctrl-C at the terminal reaches the parent
 only, which stops them in order (SIGTERM: finish or release the checks in hand, flush
@@ -45,7 +47,7 @@ from upwatch.config import ENV_PREFIX, Settings
 log = logging.getLogger("upwatch")
 
 METRICS_LINE = "upwatch-metrics-port"  # a child's first line: "upwatch-metrics-port 41234"
-STARTUP_TIMEOUT_S = 60.0  # a child says where its metrics are within this
+STARTUP_TIMEOUT_S = 60.0  # a child checks within this, or serve does not start
 STOP_TIMEOUT_S = 30.0  # then SIGKILL (a stop flushes results: seconds, not minutes)
 SCRAPE_TIMEOUT_S = 2.0
 OWN_FAMILIES = "upwatch_"  # the children's process_* and python_* families are their own
@@ -69,12 +71,12 @@ class CheckerProcesses:
         self._settings = settings
         self._count = count
         self._children: list[asyncio.subprocess.Process] = []
-        self._watching: set[asyncio.Future[None]] = set()
         self.ports: list[int] = []
 
     async def start(self) -> asyncio.Future[int]:
-        """Start the children (without waiting for them to be ready: the API need not
-        wait for the checks)."""
+        """Start the children and wait until each checks (its first line of output), so
+        that the API, which listens next, never takes a monitor no checker would see.
+        Raises RuntimeError if a child ends or takes too long first."""
         env = child_environment(self._settings, os.environ)
         command = [sys.executable, "-m", "upwatch", "worker", "--no-migrate", "--supervised"]
         try:
@@ -87,6 +89,8 @@ class CheckerProcesses:
                     start_new_session=True,  # Ctrl-C reaches serve only: it stops them
                 )
                 self._children.append(child)
+            for child in self._children:
+                self.ports.append(await self._ready(child))
         except BaseException:
             await self.stop()
             raise
@@ -97,22 +101,23 @@ class CheckerProcesses:
                 ended.set_result(done.result())
 
         for child in self._children:
-            self._watching.add(asyncio.ensure_future(self._metrics_port(child)))
             asyncio.ensure_future(child.wait()).add_done_callback(first_exit)
         return ended
 
-    async def _metrics_port(self, child: asyncio.subprocess.Process) -> None:
+    async def _ready(self, child: asyncio.subprocess.Process) -> int:
+        """The child's metrics port, once it says it checks."""
         assert child.stdout is not None
         try:
             line = await asyncio.wait_for(child.stdout.readline(), STARTUP_TIMEOUT_S)
         except TimeoutError:
-            log.warning(
-                "a checker process did not say where its metrics are: /metrics goes without them"
-            )
-            return
+            raise RuntimeError(
+                f"a checker process did not start within {STARTUP_TIMEOUT_S:g} s"
+            ) from None
         word, _, port = line.decode(errors="replace").strip().partition(" ")
-        if word == METRICS_LINE and port.isdigit():
-            self.ports.append(int(port))
+        if word != METRICS_LINE or not port.isdigit():
+            status = await child.wait()
+            raise RuntimeError(f"a checker process could not start (exit status {status})")
+        return int(port)
 
     def wake(self) -> None:
         """Every child looks for due monitors now. Never blocks: a child whose input is
@@ -145,8 +150,6 @@ class CheckerProcesses:
             statuses.append(0 if status == -signal.SIGTERM else status)
             if child.stdin is not None:
                 child.stdin.close()
-        for watching in self._watching:
-            watching.cancel()
         return statuses
 
 

@@ -144,7 +144,7 @@ async def serve(
     # Without an API, metrics are served on their own port (if one is set).
     exporter = None
     if supervised:
-        exporter = export_to_parent(registry)
+        exporter = export_to_parent(registry)  # told to the parent once checking
     elif not api:
         exporter = export_metrics(settings, registry)
     try:
@@ -164,9 +164,18 @@ async def serve(
     children = CheckerProcesses(settings, settings.checker_processes) if checker and api else None
     parent: asyncio.Task[None] | None = None
     if checks is not None:
-        tasks[checks.start()] = "checker"
+        checking = checks.start()
+        tasks[checking] = "checker"
         if supervised:
+            assert exporter is not None
             parent = asyncio.create_task(watch_parent(checks.wake, stop))
+            # The parent listens once its checkers check: a monitor created then is
+            # checked at once, not late by a checker's start-up.
+            ready: asyncio.Future[Any] = asyncio.ensure_future(checks.checking.wait())
+            first: list[asyncio.Future[Any]] = [ready, checking]
+            await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+            ready.cancel()
+            print(f"{METRICS_LINE} {exporter.server_port}", flush=True)
     if children is not None:
         try:
             tasks[await children.start()] = "a checker process"
@@ -174,8 +183,8 @@ async def serve(
             if sock is not None:
                 sock.close()
             await store.close()
-            if isinstance(exc, OSError):
-                raise StartupError(f"cannot start a checker process: {exc}") from None
+            if isinstance(exc, OSError | RuntimeError):
+                raise StartupError(f"cannot start the checks: {exc}") from None
             raise
         registry.register(ChildMetrics(children))
         log.info("checks run in %d process(es) of their own", settings.checker_processes)
@@ -238,7 +247,8 @@ def _why(task: asyncio.Future[Any]) -> str:
 class CheckerThread:
     """The checker on a thread of its own: its own event loop, Store and Worker.
     ``start`` returns a future (on the caller's loop) that ends with the thread:
-    with None after a stop, with the exception if the checker failed."""
+    with None after a stop, with the exception if the checker failed; ``checking``
+    (also on the caller's loop) is set once the worker runs."""
 
     def __init__(self, settings: Settings, registry: CollectorRegistry) -> None:
         self._settings = settings
@@ -247,9 +257,11 @@ class CheckerThread:
         self._worker: Worker | None = None
         self._stop: asyncio.Event | None = None
         self._stop_asked = threading.Event()
+        self.checking = asyncio.Event()
+        self._caller: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> asyncio.Future[None]:
-        caller = asyncio.get_running_loop()
+        caller = self._caller = asyncio.get_running_loop()
         ended: asyncio.Future[None] = caller.create_future()
 
         def report(error: BaseException | None) -> None:
@@ -284,6 +296,8 @@ class CheckerThread:
             # Published last, and the stop flag read after it: a stop() that found no
             # loop yet is seen here instead.
             self._loop = asyncio.get_running_loop()
+            assert self._caller is not None
+            self._caller.call_soon_threadsafe(self.checking.set)
             if not self._stop_asked.is_set():
                 await worker.run(stop)
         finally:
@@ -324,9 +338,8 @@ def export_metrics(settings: Settings, registry: CollectorRegistry) -> WSGIServe
 
 def export_to_parent(registry: CollectorRegistry) -> WSGIServer:
     """A checker process of `serve`: its metrics on a free loopback port, told to the
-    parent on the first line of standard output (checkers.py)."""
+    parent on the first line of standard output once it checks (checkers.py)."""
     server, _ = start_http_server(0, addr="127.0.0.1", registry=registry)
-    print(f"{METRICS_LINE} {server.server_port}", flush=True)
     return server
 
 
