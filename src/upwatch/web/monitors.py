@@ -1,11 +1,19 @@
-"""A monitor's pages (SPEC §10): its page (state, availability over 24 h / 7 d / 30 d /
-90 d, incidents, recent results), and the create, edit and delete forms. The forms use
+"""A monitor's pages (SPEC §10): its page (state, a response-time chart with p50 and
+p95, availability over 24 h / 7 d / 30 d / 90 d, incidents, recent results, its
+notification channels and maintenance windows), the chart's data
+(``/monitors/<id>/chart.json``), and the create, edit and delete forms. The forms use
 the API's own request models, so a bad value gets the API's message, shown next to its
-field, with what the user typed kept. Admins change things; viewers only look."""
+field, with what the user typed kept. Admins change things; viewers only look.
+
+The chart is drawn in the browser (uPlot, static/chart.js) from chart.json, which the
+session cookie authenticates, as every page here: it is not under /v1/, where only API
+keys count. Without JavaScript the page says so where the chart would be."""
 
 # No `from __future__ import annotations` here: FastAPI reads these annotations at runtime.
 
+import gzip
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,16 +23,27 @@ from starlette.responses import RedirectResponse, Response
 from upwatch.api.deps import Services
 from upwatch.api.models import CreateTcpMonitorRequest, UpdateTcpMonitorRequest
 from upwatch.api.parsing import details
+from upwatch.api.responses import JSON
 from upwatch.domain import (
     INTERVAL_S_DEFAULT,
     TIMEOUT_MS_DEFAULT,
     Monitor,
+    rfc3339,
 )
 from upwatch.errors import FamilyMismatch, MonitorNotFound
-from upwatch.stats import DAY_MS
+from upwatch.maintenance import Once, Window, next_window
+from upwatch.stats import BUCKETS_MS, DAY_MS, Bucket
 from upwatch.statuspages import shown_state
 from upwatch.web import session
-from upwatch.web.pages import form_expired, not_found, page, viewers_only_look
+from upwatch.web.headers import SECURITY_HEADERS
+from upwatch.web.pages import (
+    GZIP_FROM_BYTES,
+    PRIVATE,
+    form_expired,
+    not_found,
+    page,
+    viewers_only_look,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,6 +59,25 @@ FIELDS = (
 )
 PERIODS = (("24 h", 1), ("7 d", 7), ("30 d", 30), ("90 d", 90))
 RECENT = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ChartRange:
+    label: str
+    days: int
+    bucket: str  # of stats.BUCKETS_MS: at most a few hundred points a range
+
+
+# 24 h of 5-minute buckets (raw results) is 288 points, 7 d of hours 168, 30 d of hours
+# 720 (uPlot draws them at ease; daily ones would be 30 points and hide every spike),
+# 90 d of days 90.
+CHART_RANGES = {
+    "24h": ChartRange("24 h", 1, "5m"),
+    "7d": ChartRange("7 d", 7, "1h"),
+    "30d": ChartRange("30 d", 30, "1h"),
+    "90d": ChartRange("90 d", 90, "1d"),
+}
+DEFAULT_CHART_RANGE = "24h"
 
 
 def _services(request: Request) -> Services:
@@ -189,26 +227,119 @@ async def monitor_page(request: Request, monitor_id: str) -> Response:
         m = await s.store.monitors.get(team, _id_or_none(monitor_id) or "", at=now)
     except MonitorNotFound:
         return not_found(request, who, "monitor")
-    raw_since = now - s.result_retention_days * DAY_MS
-    periods = []
-    for label, days in PERIODS:
-        summary = await s.store.statistics.summary(
-            team, m.id, now - days * DAY_MS, now, now=now, raw_since=raw_since
-        )
-        periods.append((label, summary))
+    summaries = await s.store.statistics.summaries(
+        team,
+        m.id,
+        [(now - days * DAY_MS, now) for _, days in PERIODS],
+        now=now,
+        raw_since=now - s.result_retention_days * DAY_MS,
+    )
     results, total = await s.store.results.page(team, m.id, limit=RECENT, offset=0)
     incidents, _ = await s.store.incidents.of_monitor(team, m.id, limit=10, offset=0)
+    channels = {c.id: c for c in await s.store.channels.all(team)}
+    windows = [
+        (w, next_window(w.schedule, now)) for w in await s.store.windows.all(team) if w.covers(m.id)
+    ]
+    chosen = request.query_params.get("range", DEFAULT_CHART_RANGE)
+    if chosen not in CHART_RANGES:
+        chosen = DEFAULT_CHART_RANGE
     return page(
         request,
         "monitor.html",
         visitor=who,
         monitor=m,
         shown=shown_state(m.state, in_maintenance=m.in_maintenance, is_enabled=m.is_enabled),
-        periods=periods,
+        periods=[(label, x) for (label, _), x in zip(PERIODS, summaries, strict=True)],
         results=results,
         total=total,
         incidents=incidents,
+        channels=[channels[c] for c in m.channel_ids if c in channels],
+        windows=windows,
+        describe_window=describe_window,
+        now=now,
+        chart_ranges=CHART_RANGES,
+        chart_range=chosen,
     )
+
+
+def describe_window(w: Window) -> str:
+    """When a window is, in words (its times as RFC 3339, for the page to localize)."""
+    if isinstance(w.schedule, Once):
+        return "once"
+    r = w.schedule
+    return f"{r.rrule} at {r.start_time} ({r.timezone}), {r.duration_minutes} min"
+
+
+# -- the chart's data -----------------------------------------------------------------------
+
+
+def _json(request: Request, body: dict[str, Any], *, status_code: int = 200) -> Response:
+    """JSON for the page's script: private, never stored, gzipped as pages are."""
+    answer = JSON(body, status_code=status_code)
+    headers = {**SECURITY_HEADERS, "Cache-Control": PRIVATE, "Vary": "Accept-Encoding"}
+    content = answer.body
+    if len(content) >= GZIP_FROM_BYTES and "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        content = gzip.compress(content, compresslevel=6, mtime=0)
+    return Response(content, status_code, headers, media_type="application/json")
+
+
+def _json_error(request: Request, status_code: int, code: str, message: str) -> Response:
+    return _json(request, {"error": {"code": code, "message": message}}, status_code=status_code)
+
+
+def chart_json(r: str, bucket: str, start: int, end: int, buckets: list[Bucket]) -> dict[str, Any]:
+    """Columns, as uPlot takes them: each bucket's start (seconds), its p50 and p95
+    response times (ms, null without a timed check), and its checks up and not up
+    (down or timed out)."""
+    figures = [b.checks.response_times(("p50", 0.5), ("p95", 0.95)) for b in buckets]
+    return {
+        "range": r,
+        "bucket": bucket,
+        "bucketSeconds": BUCKETS_MS[bucket] // 1000,
+        "from": rfc3339(start),
+        "to": rfc3339(end),
+        "start": [b.start // 1000 for b in buckets],
+        "p50": [f["p50"] for f in figures],
+        "p95": [f["p95"] for f in figures],
+        "up": [b.checks.up for b in buckets],
+        "down": [b.checks.down + b.checks.timeout for b in buckets],
+    }
+
+
+@router.get("/monitors/{monitor_id}/chart.json")
+async def chart_data(request: Request, monitor_id: str) -> Response:
+    """The monitor page's chart over ?range=24h|7d|30d|90d. Fetched by its script: a
+    visitor without a session gets a 401 in JSON, not the login page."""
+    who = await session.visitor(request)
+    if who is None:
+        return _json_error(request, 401, "UNAUTHORIZED", "Log in to see this chart")
+    s = _services(request)
+    now = s.clock.now_ms()
+    team = who.user.team_id
+    r = request.query_params.get("range", DEFAULT_CHART_RANGE)
+    chosen = CHART_RANGES.get(r)
+    found = _id_or_none(monitor_id)
+    if found is None:
+        return _json_error(request, 404, "NOT_FOUND", "There is no such monitor in your team")
+    try:
+        await s.store.monitors.require(team, found)
+    except MonitorNotFound:
+        return _json_error(request, 404, "NOT_FOUND", "There is no such monitor in your team")
+    if chosen is None:
+        return _json_error(
+            request, 400, "VALIDATION_ERROR", f"range must be one of {', '.join(CHART_RANGES)}"
+        )
+    start = max(now - chosen.days * DAY_MS, now - s.rollup_retention_days * DAY_MS)
+    bucket = chosen.bucket
+    size = BUCKETS_MS[bucket]
+    if bucket == "5m" and start - start % size < now - s.result_retention_days * DAY_MS:
+        bucket, size = "1h", BUCKETS_MS["1h"]  # raw results are gone: hours of rollups
+    try:
+        buckets = await s.store.statistics.series(team, found, start, now, size, now=now)
+    except MonitorNotFound:  # deleted meanwhile
+        return _json_error(request, 404, "NOT_FOUND", "There is no such monitor in your team")
+    return _json(request, chart_json(r, bucket, start, now, buckets))
 
 
 @router.get("/monitors/{monitor_id}/edit")
