@@ -136,16 +136,21 @@ class Monitors:
                 raise MonitorNotFound
             links = await channel_rows.ids_of(reads, [monitor_id])
             windows = [] if at is None else await window_rows.of_teams(reads, [team_id])
-        found = replace(monitor(row), channel_ids=links.get(monitor_id, ()))
-        return _maintained(found, windows, at)
+        return _maintained(monitor(row, channel_ids=links.get(monitor_id, ())), windows, at)
 
     async def list_for(self, team_id: int, *, at: int | None = None) -> list[Monitor]:
         async with self._db.read() as reads:
             rows = await reads.rows(_LIST, {"b_team": team_id})
             links = await channel_rows.ids_of_team(reads, team_id)
             windows = [] if at is None else await window_rows.of_teams(reads, [team_id])
+        covering = windows if at is not None else []
+        when = at or 0
         return [
-            _maintained(replace(monitor(r), channel_ids=links.get(r.id, ())), windows, at)
+            monitor(
+                r,
+                channel_ids=links.get(r.id, ()),
+                in_maintenance=bool(covering) and window_rows.in_maintenance(covering, r.id, when),
+            )
             for r in rows
         ]
 

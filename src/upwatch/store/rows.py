@@ -20,8 +20,11 @@ MONITORS_BY_IDS = select(*MONITOR_COLUMNS).where(
 )
 
 
-def monitor(row: Row) -> Monitor:
-    """From MONITOR_COLUMNS (further columns are ignored; channel ids are read apart)."""
+def monitor(
+    row: Row, *, channel_ids: tuple[str, ...] = (), in_maintenance: bool = False
+) -> Monitor:
+    """From MONITOR_COLUMNS (further columns are ignored; channel ids are read apart and
+    passed in, as is whether a window covers it now: one object made, not copied)."""
     return Monitor(
         id=row.id,
         team_id=row.team_id,
@@ -43,6 +46,8 @@ def monitor(row: Row) -> Monitor:
         open_incident_id=row.open_incident_id,
         remind_every_minutes=row.remind_every_minutes,
         ip_family=IpFamily(row.ip_family),
+        channel_ids=channel_ids,
+        in_maintenance=in_maintenance,
     )
 
 

@@ -15,7 +15,7 @@ Where the figures come from:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +33,7 @@ from upwatch.stats import (
     History,
     Span,
     Summary,
+    Time,
     bucket_starts,
     incident_figures,
     time_in,
@@ -204,10 +205,12 @@ class Statistics:
 
     async def team_hours(
         self, team_id: int, start: int, end: int, *, now: int
-    ) -> tuple[list[Summary], dict[str, Hours]]:
-        """``team`` (the same figures), and each monitor's median response time for every
-        hour [start, end) touches, from the same read of hourly rollups: a dashboard's
-        sparklines cost no query of their own. Ranges up to TEAM_HOURS_MAX_MS."""
+    ) -> tuple[dict[str, Time], dict[str, Hours]]:
+        """What the dashboard shows of every monitor of the team over [start, end): its
+        time figures (as ``team`` gives them), and its median response time for every
+        hour the range touches, from one read of hourly rollups. ``team``'s check
+        figures are left out: merging a thousand monitors' sketches was most of its
+        cost. Ranges up to TEAM_HOURS_MAX_MS."""
         if not 0 < end - start <= TEAM_HOURS_MAX_MS:
             raise ValueError(f"a range of 1 ms to {TEAM_HOURS_MAX_MS} ms, not {end - start}")
         first = start - start % HOUR_MS
@@ -217,7 +220,8 @@ class Statistics:
             # its hours merged, and the hours are wanted anyway.
             rows = await rollups_of_team(reads, team_id, HOUR_S, first, end)
         count = len(bucket_starts(start, end, HOUR_MS))
-        return _team_summaries(read, rows, start, end, now), hourly_medians(rows, first, count)
+        times = {m.id: time_in(h, start, end) for m, _, h in _histories(read, now)}
+        return times, hourly_medians(rows, first, count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +229,7 @@ class _TeamRead:
     """What a team summary needs besides the check figures."""
 
     members: list[Row]
-    window_list: list[Window]
+    occurring: list[tuple[Window, list[Span]]]
     paused: dict[str, list[Span]]
     spans: dict[str, list[tuple[int, int | None]]]
 
@@ -239,7 +243,7 @@ async def _team_read(reads: Reads, team_id: int, start: int, end: int, now: int)
         _INCIDENTS_OF_TEAM, {"b_team": team_id, "b_from": start, "b_to": end}
     ):
         spans.setdefault(r.monitor_id, []).append((r.started_at, r.resolved_at))
-    return _TeamRead(members, window_list, paused, spans)
+    return _TeamRead(members, _occurrences(window_list, start, end), paused, spans)
 
 
 def _team_summaries(
@@ -252,27 +256,35 @@ def _team_summaries(
     for monitor_id, mine_rows in per_monitor.items():
         if (c := checks.get(monitor_id)) is not None:
             _add_rollups(c, mine_rows)
-    occurring = _occurrences(read.window_list, start, end)
-    out = []
+    return [
+        Summary(
+            m.id,
+            start,
+            end,
+            time_in(history, start, end),
+            incident_figures(mine, start, end, now),
+            checks[m.id],
+        )
+        for m, mine, history in _histories(read, now)
+    ]
+
+
+def _histories(
+    read: _TeamRead, now: int
+) -> Iterator[tuple[Row, list[tuple[int, int | None]], History]]:
+    """Each member, its incidents in the range, and its history."""
     for m in read.members:
         mine = read.spans.get(m.id, [])
-        history = History(
-            created_at=m.created_at,
-            paused=read.paused.get(m.id, ()),
-            incidents=[(s, now if e is None else e) for s, e in mine],
-            maintenance=_maintenance_of(occurring, m.id),
+        yield (
+            m,
+            mine,
+            History(
+                created_at=m.created_at,
+                paused=read.paused.get(m.id, ()),
+                incidents=[(s, now if e is None else e) for s, e in mine],
+                maintenance=_maintenance_of(read.occurring, m.id),
+            ),
         )
-        out.append(
-            Summary(
-                m.id,
-                start,
-                end,
-                time_in(history, start, end),
-                incident_figures(mine, start, end, now),
-                checks[m.id],
-            )
-        )
-    return out
 
 
 def hourly_medians(rows: Sequence[Row], first: int, count: int) -> dict[str, Hours]:

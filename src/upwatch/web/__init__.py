@@ -61,6 +61,7 @@ def install(app: FastAPI) -> None:
     ):
         app.include_router(module.router)
     status.install_cache(app)
+    dashboard.install_cache(app)
     api_handler = app.exception_handlers[StarletteHTTPException]
 
     async def on_http(request: Request, exc: Exception) -> Response:
