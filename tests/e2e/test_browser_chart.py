@@ -157,7 +157,7 @@ async def test_the_chart_is_drawn_and_its_ranges_switch_without_a_reload(
     spark = page.locator(f"tr:has(a[href='/monitors/{site.monitor_id}']) svg.spark")
     label = await spark.get_attribute("aria-label")
     assert label is not None
-    assert label.startswith("Response time over the last 24 hours: median ")
+    assert label.startswith("Response time over the last 24 hours: hourly medians ")
     box = await spark.bounding_box()
     assert box is not None
     assert box["width"] > 50

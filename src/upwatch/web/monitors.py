@@ -13,6 +13,7 @@ keys count. Without JavaScript the page says so where the chart would be."""
 
 import gzip
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,13 +26,15 @@ from upwatch.api.models import CreateTcpMonitorRequest, UpdateTcpMonitorRequest
 from upwatch.api.parsing import details
 from upwatch.api.responses import JSON
 from upwatch.domain import (
+    CONFIRMATION_CHECKS_DEFAULT,
     INTERVAL_S_DEFAULT,
     TIMEOUT_MS_DEFAULT,
     Monitor,
     rfc3339,
 )
-from upwatch.errors import FamilyMismatch, MonitorNotFound
-from upwatch.maintenance import Once, Window, next_window
+from upwatch.errors import FamilyMismatch, MonitorNotFound, UnknownChannels
+from upwatch.maintenance import next_window
+from upwatch.notifications import Channel
 from upwatch.stats import BUCKETS_MS, DAY_MS, Bucket
 from upwatch.statuspages import shown_state
 from upwatch.web import session
@@ -56,7 +59,11 @@ FIELDS = (
     ("timeoutMs", "timeoutMs", int),
     ("intervalSeconds", "intervalSeconds", int),
     ("ipFamily", "ipFamily", str),
+    ("confirmationChecks", "confirmationChecks", int),
 )
+# Left empty, these keep the API's default (create) or the monitor's value (edit).
+OPTIONAL = ("timeoutMs", "intervalSeconds", "ipFamily", "confirmationChecks")
+CHANNELS = "notificationChannelIds"  # checkboxes: the form sends each ticked one
 PERIODS = (("24 h", 1), ("7 d", 7), ("30 d", 30), ("90 d", 90))
 RECENT = 20
 
@@ -92,13 +99,16 @@ async def _who(request: Request) -> session.Visitor | Response:
     return who
 
 
-def _as_body(form: dict[str, str], *, partial: bool) -> tuple[dict[str, Any], dict[str, str]]:
-    """The API body the form means, and the fields that are not even numbers."""
+def _as_body(form: dict[str, Any], *, partial: bool) -> tuple[dict[str, Any], dict[str, str]]:
+    """The API body the form means, and the fields that are not even numbers. The
+    channels are always sent: the form shows every channel of the team, so none ticked
+    means none."""
     body: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for name, api_name, kind in FIELDS:
-        text = form.get(name, "").strip() if name != "name" else form.get(name, "")
-        if text == "" and (partial or name in ("timeoutMs", "intervalSeconds", "ipFamily")):
+        text = _text(form.get(name))
+        text = text if name == "name" else text.strip()
+        if text == "" and (partial or name in OPTIONAL):
             continue
         if kind is int:
             if not re.fullmatch(r"[0-9]{1,9}", text):
@@ -108,14 +118,24 @@ def _as_body(form: dict[str, str], *, partial: bool) -> tuple[dict[str, Any], di
         else:
             body[api_name] = text
     body["isEnabled"] = form.get("isEnabled") == "on"
+    body[CHANNELS] = list(form.get(CHANNELS, []))
     return body, errors
 
 
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _field_errors(exc: ValidationError) -> dict[str, str]:
-    return {d["field"]: d["message"] for d in details(exc)}
+    """The API's messages by field; an item's (``notificationChannelIds.3``) goes by its
+    list."""
+    errors: dict[str, str] = {}
+    for d in details(exc):
+        errors.setdefault(d["field"].split(".", 1)[0], d["message"])
+    return errors
 
 
-def _form_values(m: Monitor | None) -> dict[str, str]:
+def _form_values(m: Monitor | None) -> dict[str, Any]:
     if m is None:
         return {
             "name": "",
@@ -124,6 +144,8 @@ def _form_values(m: Monitor | None) -> dict[str, str]:
             "timeoutMs": str(TIMEOUT_MS_DEFAULT),
             "intervalSeconds": str(INTERVAL_S_DEFAULT),
             "ipFamily": "auto",
+            "confirmationChecks": str(CONFIRMATION_CHECKS_DEFAULT),
+            CHANNELS: [],
             "isEnabled": "on",
         }
     return {
@@ -133,33 +155,60 @@ def _form_values(m: Monitor | None) -> dict[str, str]:
         "timeoutMs": str(m.timeout_ms),
         "intervalSeconds": str(m.interval_s),
         "ipFamily": m.ip_family.value,
+        "confirmationChecks": str(m.confirmation_checks),
+        CHANNELS: list(m.channel_ids),
         "isEnabled": "on" if m.is_enabled else "",
     }
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def _form(request: Request) -> dict[str, Any]:
+    """What the form sent: text by name, and the ticked channels as a list."""
     data = await request.form()
-    return {k: v for k, v in data.items() if isinstance(v, str)}
+    form: dict[str, Any] = {k: v for k, v in data.items() if isinstance(v, str)}
+    form[CHANNELS] = [v for v in data.getlist(CHANNELS) if isinstance(v, str)]
+    return form
 
 
-def _again(
+def _in_order(channels: Sequence[Channel], chosen: Sequence[str]) -> list[Channel]:
+    """The checkboxes: the chosen channels first, in the monitor's order (the order a
+    form sends them back in, so saving keeps an order the API set), then the others."""
+    by_id = {c.id: c for c in channels}
+    taken = set(chosen)
+    first = [by_id[i] for i in dict.fromkeys(chosen) if i in by_id]
+    return first + [c for c in channels if c.id not in taken]
+
+
+async def _form_page(
     request: Request,
     who: session.Visitor,
     monitor: Monitor | None,
-    form: dict[str, str],
+    values: dict[str, Any],
     errors: dict[str, str],
 ) -> Response:
-    """The form once more, with what was typed and a message by each bad field."""
-    values = {**form, "isEnabled": "on" if form.get("isEnabled") == "on" else ""}
+    """The form, with the team's channels to choose from."""
+    mine = await _services(request).store.channels.all(who.user.team_id)
     return page(
         request,
         "monitor_form.html",
-        status_code=400,
+        status_code=400 if errors else 200,
         visitor=who,
         monitor=monitor,
         values=values,
         errors=errors,
+        channels=_in_order(mine, values[CHANNELS]),
     )
+
+
+async def _again(
+    request: Request,
+    who: session.Visitor,
+    monitor: Monitor | None,
+    form: dict[str, Any],
+    errors: dict[str, str],
+) -> Response:
+    """The form once more, with what was typed and a message by each bad field."""
+    values = {**form, "isEnabled": "on" if form.get("isEnabled") == "on" else ""}
+    return await _form_page(request, who, monitor, values, errors)
 
 
 def _id_or_none(monitor_id: str) -> str | None:
@@ -176,14 +225,7 @@ async def new_form(request: Request) -> Response:
         return who
     if not who.user.is_admin:
         return viewers_only_look(request, who)
-    return page(
-        request,
-        "monitor_form.html",
-        visitor=who,
-        monitor=None,
-        values=_form_values(None),
-        errors={},
-    )
+    return await _form_page(request, who, None, _form_values(None), {})
 
 
 @router.post("/monitors/new")
@@ -206,8 +248,13 @@ async def create(request: Request) -> Response:
     if model is not None and not s.policy.permits(model.host):
         errors["host"] = "address not allowed"
     if errors or model is None:
-        return _again(request, who, None, form, errors)
-    made = await s.store.monitors.create(who.user.team_id, model.to_domain(), at=s.clock.now_ms())
+        return await _again(request, who, None, form, errors)
+    try:
+        made = await s.store.monitors.create(
+            who.user.team_id, model.to_domain(), at=s.clock.now_ms()
+        )
+    except UnknownChannels as exc:  # another team's, or deleted meanwhile: nothing made
+        return await _again(request, who, None, form, {CHANNELS: str(exc)})
     s.notify()
     return RedirectResponse(f"/monitors/{made.id}", status_code=303)
 
@@ -255,19 +302,10 @@ async def monitor_page(request: Request, monitor_id: str) -> Response:
         incidents=incidents,
         channels=[channels[c] for c in m.channel_ids if c in channels],
         windows=windows,
-        describe_window=describe_window,
         now=now,
         chart_ranges=CHART_RANGES,
         chart_range=chosen,
     )
-
-
-def describe_window(w: Window) -> str:
-    """When a window is, in words (its times as RFC 3339, for the page to localize)."""
-    if isinstance(w.schedule, Once):
-        return "once"
-    r = w.schedule
-    return f"{r.rrule} at {r.start_time} ({r.timezone}), {r.duration_minutes} min"
 
 
 # -- the chart's data -----------------------------------------------------------------------
@@ -354,9 +392,7 @@ async def edit_form(request: Request, monitor_id: str) -> Response:
         return not_found(request, who, "monitor")
     if not who.user.is_admin:
         return viewers_only_look(request, who)
-    return page(
-        request, "monitor_form.html", visitor=who, monitor=m, values=_form_values(m), errors={}
-    )
+    return await _form_page(request, who, m, _form_values(m), {})
 
 
 @router.post("/monitors/{monitor_id}/edit")
@@ -384,11 +420,13 @@ async def update(request: Request, monitor_id: str) -> Response:
     if model is not None and model.host is not None and not s.policy.permits(model.host):
         errors["host"] = "address not allowed"
     if errors or model is None:
-        return _again(request, who, m, form, errors)
+        return await _again(request, who, m, form, errors)
     try:
         await s.store.monitors.update(team, m.id, model.to_domain(), at=s.clock.now_ms())
     except FamilyMismatch as exc:
-        return _again(request, who, m, form, {"ipFamily": str(exc)})
+        return await _again(request, who, m, form, {"ipFamily": str(exc)})
+    except UnknownChannels as exc:  # another team's, or deleted meanwhile: nothing changed
+        return await _again(request, who, m, form, {CHANNELS: str(exc)})
     except MonitorNotFound:
         return not_found(request, who, "monitor")
     s.notify()

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.support.seeding import make_key
+from tests.support.seeding import make_key, team_id
 from tests.support.web import logged_in, site
+from upwatch.notifications import Channel, ChannelType
 from upwatch.store import Store
 from upwatch.users import Role
 
@@ -127,3 +128,112 @@ async def test_another_teams_monitor_is_404_and_a_forged_form_changes_nothing(
 
 async def _team(store: Store, name: str) -> int:
     return next(t.id for t in await store.teams.all() if t.name == name)
+
+
+async def _channel(store: Store, name: str, team: str = "acme", *, at: int = 0) -> Channel:
+    await make_key(store, team)
+    return await store.channels.create(
+        await team_id(store, team),
+        name=name,
+        type=ChannelType.WEBHOOK,
+        config={"url": "https://hooks.example.invalid/x"},
+        is_enabled=True,
+        at=at,  # the team's channels are listed oldest first
+    )
+
+
+def _ticked(html: str) -> list[str]:
+    """The channels ticked in the form, in its order."""
+    return re.findall(r'name="notificationChannelIds" value="(nch_\w+)" checked', html)
+
+
+def _error(html: str, field: str) -> str:
+    found = re.search(rf'id="{field}-error">([^<]+)<', html)
+    assert found is not None, html
+    return found.group(1)
+
+
+async def test_channels_and_confirmation_checks_are_chosen_in_the_form(
+    app_client: httpx.AsyncClient, store: Store
+) -> None:
+    csrf = await logged_in(app_client, store, "ada@example.com")
+    ops, pager = await _channel(store, "ops"), await _channel(store, "pager", at=1)
+    new = await app_client.get("/monitors/new")
+    assert re.findall(r'name="notificationChannelIds" value="(nch_\w+)"', new.text) == [
+        ops.id,
+        pager.id,
+    ]
+    assert _ticked(new.text) == []
+    assert re.search(r'name="confirmationChecks" [^>]*value="2"', new.text)
+    chosen = {"notificationChannelIds": [pager.id, ops.id], "confirmationChecks": "3"}
+    r = await app_client.post("/monitors/new", data={**FORM, **chosen, "csrf": csrf})
+    assert r.status_code == 303, r.text
+    path = r.headers["location"]
+    [m] = await store.monitors.list_for(await team_id(store))
+    assert (m.channel_ids, m.confirmation_checks) == ((pager.id, ops.id), 3)
+    assert 'href="/channels/' + pager.id in (await app_client.get(path)).text
+
+    edit = await app_client.get(f"{path}/edit")
+    assert _ticked(edit.text) == [pager.id, ops.id]  # the monitor's order, kept on saving
+    assert re.search(r'name="confirmationChecks" [^>]*value="3"', edit.text)
+    assert f'href="{path}">Cancel</a>' in edit.text
+    changed = {"notificationChannelIds": [ops.id], "confirmationChecks": "1"}
+    r = await app_client.post(f"{path}/edit", data={**FORM, **changed, "csrf": csrf})
+    assert r.status_code == 303, r.text
+    [m] = await store.monitors.list_for(await team_id(store))
+    assert (m.channel_ids, m.confirmation_checks) == ((ops.id,), 1)
+    r = await app_client.post(f"{path}/edit", data={**FORM, "csrf": csrf})  # none ticked
+    assert r.status_code == 303, r.text
+    [m] = await store.monitors.list_for(await team_id(store))
+    assert (m.channel_ids, m.confirmation_checks) == ((), 1)  # left empty: kept
+
+    bad = {"notificationChannelIds": [pager.id], "confirmationChecks": "11"}
+    r = await app_client.post("/monitors/new", data={**FORM, **bad, "csrf": csrf})
+    assert r.status_code == 400
+    assert "less than or equal to 10" in _error(r.text, "confirmationChecks")
+    assert re.search(r'name="confirmationChecks" [^>]*value="11"', r.text)
+    assert _ticked(r.text) == [pager.id]  # what was ticked is kept
+    assert len(await store.monitors.list_for(await team_id(store))) == 1
+
+
+async def test_another_teams_channel_forged_in_the_form_changes_nothing(
+    app_client: httpx.AsyncClient, store: Store
+) -> None:
+    csrf = await logged_in(app_client, store, "ada@example.com")
+    ours, theirs = await _channel(store, "ops"), await _channel(store, "their pager", "beta")
+    key = await make_key(store, "acme")
+    api = await app_client.post(
+        "/v1/tcp-monitors",
+        json={
+            "name": "db",
+            "host": "db.example.com",
+            "port": 5432,
+            "notificationChannelIds": [theirs.id],
+        },
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert api.status_code == 400
+    [detail] = api.json()["error"]["details"]
+    assert detail["field"] == "notificationChannelIds"
+
+    forged = {"notificationChannelIds": [ours.id, theirs.id]}
+    r = await app_client.post("/monitors/new", data={**FORM, **forged, "csrf": csrf})
+    assert r.status_code == 400
+    assert _error(r.text, "notificationChannelIds") == (
+        f"Notification channels: {detail['message']}"
+    )
+    assert "their pager" not in r.text
+    assert _ticked(r.text) == [ours.id]
+    assert await store.monitors.list_for(await team_id(store)) == []
+
+    made = await app_client.post(
+        "/monitors/new", data={**FORM, "notificationChannelIds": [ours.id], "csrf": csrf}
+    )
+    path = made.headers["location"]
+    r = await app_client.post(
+        f"{path}/edit", data={**FORM, **forged, "name": "renamed", "csrf": csrf}
+    )
+    assert r.status_code == 400
+    assert theirs.id in _error(r.text, "notificationChannelIds")
+    [m] = await store.monitors.list_for(await team_id(store))
+    assert (m.name, m.channel_ids) == ("Primary database", (ours.id,))

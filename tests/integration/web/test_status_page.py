@@ -186,6 +186,10 @@ async def test_maintenance_now_and_soon_is_announced(site: Api, clock: FakeClock
     ]
     assert body["monitors"][0]["state"] == "maintenance"
     assert body["overall"]["state"] == "maintenance"
+    # The page runs no script: its times are written for people, to the minute, in UTC.
+    html = (await site.client.get("/status/acme")).text
+    assert '<time datetime="2026-04-17T12:00:00.000Z">17 Apr 2026 12:00 UTC</time>' in html
+    assert ".000Z</time>" not in html
 
 
 async def test_a_spike_of_requests_renders_the_page_once(site: Api, clock: FakeClock) -> None:

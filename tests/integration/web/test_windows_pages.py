@@ -116,7 +116,8 @@ async def test_windows_are_made_through_the_form_and_listed_by_when_they_are(
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rows["Database upgrade"]
     assert "<script>alert(1)</script>" not in page.text
     assert "every monitor" in rows["Sunday backups"]
-    assert "FREQ=WEEKLY;BYDAY=SU" in rows["Sunday backups"]
+    assert "FREQ=WEEKLY;BYDAY=SU" in rows["Sunday backups"]  # in the title, as typed
+    assert "every Sunday at 02:00 (Europe/Berlin) for 90 min" in rows["Sunday backups"]
     # The next Sunday at 02:00 in Berlin (CET, UTC+1) is 01:00 UTC.
     assert '<time datetime="2026-02-15T01:00:00.000Z">' in rows["Sunday backups"]
     assert f'href="/monitors/{web}">web</a>' in rows["Last month"]

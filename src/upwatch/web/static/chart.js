@@ -6,6 +6,7 @@
   "use strict";
   var HEIGHT = 280;
   var NARROW_HEIGHT = 220;
+  var MIN_SHADE = 3;  // CSS px: the narrowest shading of a bucket with failed checks
   var clock = new Intl.DateTimeFormat(undefined, {
     month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"
   });
@@ -56,7 +57,10 @@
         var x0 = u.valToPos(data.start[i], "x", true);
         var x1 = u.valToPos(data.start[i] + data.bucketSeconds, "x", true);
         ctx.globalAlpha = 0.2 + 0.5 * down / (down + data.up[i]);
-        ctx.fillRect(x0, top, Math.max(1, x1 - x0), height);
+        // At least MIN_SHADE px wide, centred on its bucket: a 5-minute bucket of a
+        // day's chart is under 2 px on a phone, and one failure must still show.
+        var w = Math.max(MIN_SHADE * devicePixelRatio, x1 - x0);
+        ctx.fillRect((x0 + x1 - w) / 2, top, w, height);
       }
       ctx.restore();
     };
@@ -117,9 +121,13 @@
   function describe(data) {
     var checks = sum(data.up) + sum(data.down);
     if (!checks) return "No checks in this range yet.";
-    return checks + " checks, " + sum(data.down) + " failed; p50 from " +
-      ms(lowest(data.p50)) + " to " + ms(highest(data.p50)) + ", p95 up to " +
-      ms(highest(data.p95)) + ".";
+    var text = checks + (checks === 1 ? " check, " : " checks, ") + sum(data.down) + " failed";
+    var low = lowest(data.p50), high = highest(data.p50), top = highest(data.p95);
+    if (high != null) {
+      text += low === high ? "; p50 " + ms(low) : "; p50 from " + ms(low) + " to " + ms(high);
+    }
+    if (top != null) text += (high != null ? ", " : "; ") + "p95 up to " + ms(top);
+    return text + ".";
   }
 
   function Chart(figure) {
