@@ -39,7 +39,7 @@ from upwatch import waiting
 from upwatch.errors import DatabaseUnavailable
 from upwatch.store.engine import open_sqlite_reader
 
-PG_POOL_SIZE = 10
+PG_POOL_SIZE = 16
 
 # A row is a named tuple: by position or by column key (``row.id``), typed by its column.
 Row = Any
