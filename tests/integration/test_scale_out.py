@@ -79,6 +79,8 @@ async def test_workers_share_monitors_without_duplicates_or_lasting_gaps() -> No
     assert len(times) == MONITORS
 
     interval_ms = INTERVAL_S * 1000
+    # When the workers began checking (their start-up takes seconds on a busy machine).
+    began = min(min(checks) for checks in times.values())
     for monitor_id, checks in times.items():
         checks.sort()
         gaps = [b - a for a, b in itertools.pairwise(checks)]
@@ -86,8 +88,10 @@ async def test_workers_share_monitors_without_duplicates_or_lasting_gaps() -> No
         assert max(gaps) <= 2 * interval_ms + JITTER_MS, f"{monitor_id}: gap {gaps}"
         # Nobody was abandoned: checked until the end, long after the kill.
         assert checks[-1] >= ended - interval_ms - JITTER_MS * 4, monitor_id
-        # Workers start after the monitors were created: late first checks are spread.
-        assert checks[0] <= started + interval_ms + 5000
+        # Workers start after the monitors were created: late first checks are spread
+        # over one interval from when checking began; one that the killed worker had
+        # claimed and not run comes due again an interval after its planned time.
+        assert checks[0] <= began + 2 * interval_ms + JITTER_MS, (monitor_id, began - started)
     # Once the killed worker's claims have come due again, every monitor is checked at
     # least once in each full interval until the others are stopped.
     since = killed_at + interval_ms + JITTER_MS
