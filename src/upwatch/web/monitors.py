@@ -21,7 +21,6 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
-from upwatch.api.deps import Services
 from upwatch.api.models import CreateTcpMonitorRequest, UpdateTcpMonitorRequest
 from upwatch.api.parsing import details
 from upwatch.api.responses import JSON
@@ -38,11 +37,11 @@ from upwatch.notifications import Channel
 from upwatch.stats import BUCKETS_MS, DAY_MS, Bucket
 from upwatch.statuspages import shown_state
 from upwatch.web import session
+from upwatch.web.handlers import refused_change, services, visitor_or_login
 from upwatch.web.headers import SECURITY_HEADERS
 from upwatch.web.pages import (
     GZIP_FROM_BYTES,
     PRIVATE,
-    form_expired,
     not_found,
     page,
     viewers_only_look,
@@ -85,18 +84,6 @@ CHART_RANGES = {
     "90d": ChartRange("90 d", 90, "1d"),
 }
 DEFAULT_CHART_RANGE = "24h"
-
-
-def _services(request: Request) -> Services:
-    found: Services = request.app.state.services
-    return found
-
-
-async def _who(request: Request) -> session.Visitor | Response:
-    who = await session.visitor(request)
-    if who is None:
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-    return who
 
 
 def _as_body(form: dict[str, Any], *, partial: bool) -> tuple[dict[str, Any], dict[str, str]]:
@@ -186,7 +173,7 @@ async def _form_page(
     errors: dict[str, str],
 ) -> Response:
     """The form, with the team's channels to choose from."""
-    mine = await _services(request).store.channels.all(who.user.team_id)
+    mine = await services(request).store.channels.all(who.user.team_id)
     return page(
         request,
         "monitor_form.html",
@@ -220,7 +207,7 @@ def _id_or_none(monitor_id: str) -> str | None:
 
 @router.get("/monitors/new")
 async def new_form(request: Request) -> Response:
-    who = await _who(request)
+    who = await visitor_or_login(request)
     if isinstance(who, Response):
         return who
     if not who.user.is_admin:
@@ -230,15 +217,13 @@ async def new_form(request: Request) -> Response:
 
 @router.post("/monitors/new")
 async def create(request: Request) -> Response:
-    who = await _who(request)
+    who = await visitor_or_login(request)
     if isinstance(who, Response):
         return who
     form = await _form(request)
-    if not session.session_token_ok(who, form.get("csrf")):
-        return form_expired(request, who)
-    if not who.user.is_admin:
-        return viewers_only_look(request, who)
-    s = _services(request)
+    if (refused := refused_change(request, who, form.get("csrf"))) is not None:
+        return refused
+    s = services(request)
     body, errors = _as_body(form, partial=False)
     model = None
     try:
@@ -264,10 +249,10 @@ async def create(request: Request) -> Response:
 
 @router.get("/monitors/{monitor_id}")
 async def monitor_page(request: Request, monitor_id: str) -> Response:
-    who = await _who(request)
+    who = await visitor_or_login(request)
     if isinstance(who, Response):
         return who
-    s = _services(request)
+    s = services(request)
     team = who.user.team_id
     now = s.clock.now_ms()
     try:
@@ -352,7 +337,7 @@ async def chart_data(request: Request, monitor_id: str) -> Response:
     who = await session.visitor(request)
     if who is None:
         return _json_error(request, 401, "UNAUTHORIZED", "Log in to see this chart")
-    s = _services(request)
+    s = services(request)
     now = s.clock.now_ms()
     team = who.user.team_id
     r = request.query_params.get("range", DEFAULT_CHART_RANGE)
@@ -382,10 +367,10 @@ async def chart_data(request: Request, monitor_id: str) -> Response:
 
 @router.get("/monitors/{monitor_id}/edit")
 async def edit_form(request: Request, monitor_id: str) -> Response:
-    who = await _who(request)
+    who = await visitor_or_login(request)
     if isinstance(who, Response):
         return who
-    s = _services(request)
+    s = services(request)
     try:
         m = await s.store.monitors.get(who.user.team_id, _id_or_none(monitor_id) or "")
     except MonitorNotFound:
@@ -397,20 +382,18 @@ async def edit_form(request: Request, monitor_id: str) -> Response:
 
 @router.post("/monitors/{monitor_id}/edit")
 async def update(request: Request, monitor_id: str) -> Response:
-    who = await _who(request)
+    who = await visitor_or_login(request)
     if isinstance(who, Response):
         return who
-    s = _services(request)
+    s = services(request)
     team = who.user.team_id
     try:
         m = await s.store.monitors.get(team, _id_or_none(monitor_id) or "")
     except MonitorNotFound:
         return not_found(request, who, "monitor")
     form = await _form(request)
-    if not session.session_token_ok(who, form.get("csrf")):
-        return form_expired(request, who)
-    if not who.user.is_admin:
-        return viewers_only_look(request, who)
+    if (refused := refused_change(request, who, form.get("csrf"))) is not None:
+        return refused
     body, errors = _as_body(form, partial=True)
     model = None
     try:
@@ -435,15 +418,13 @@ async def update(request: Request, monitor_id: str) -> Response:
 
 @router.post("/monitors/{monitor_id}/delete")
 async def delete(request: Request, monitor_id: str) -> Response:
-    who = await _who(request)
+    who = await visitor_or_login(request)
     if isinstance(who, Response):
         return who
-    s = _services(request)
+    s = services(request)
     form = await _form(request)
-    if not session.session_token_ok(who, form.get("csrf")):
-        return form_expired(request, who)
-    if not who.user.is_admin:
-        return viewers_only_look(request, who)
+    if (refused := refused_change(request, who, form.get("csrf"))) is not None:
+        return refused
     try:
         await s.store.monitors.delete(
             who.user.team_id, _id_or_none(monitor_id) or "", at=s.clock.now_ms()
