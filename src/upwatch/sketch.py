@@ -125,6 +125,37 @@ class Sketch:
         return cls(counts.astype(np.int64))
 
 
+_BUCKET_VALUES = np.array([value_of(b) for b in range(BUCKETS)], dtype=np.float64)
+
+
+def medians(
+    blobs: Sequence[bytes], lows: Sequence[int | None], highs: Sequence[int | None]
+) -> npt.NDArray[np.float64]:
+    """Each stored sketch's nearest-rank median (as ``quantile(0.5)``), kept within its
+    rollup's [low, high] where known and rounded to 0.001 ms as the API shows it; NaN
+    for an empty sketch. Many at once in one pass of numpy: a thousand monitors' day
+    is 24,000 sketches, too many to decode one by one."""
+    out = np.full(len(blobs), np.nan)
+    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)) // 4
+    pairs = np.frombuffer(b"".join(blobs), dtype="<u2")  # (bucket, count), by bucket
+    if not pairs.size:
+        return out
+    # Values counted up to each pair, all sketches end to end: a sketch's rank-th value
+    # is in the first of its pairs that reaches the count before it plus the rank.
+    reached = np.cumsum(pairs[1::2], dtype=np.int64)
+    ends = np.cumsum(lengths)
+    counted = np.concatenate(([0], reached))
+    before = counted[ends - lengths]
+    totals = counted[ends] - before
+    busy = totals > 0
+    ranks = np.maximum(1, np.ceil(totals[busy] * 0.5)).astype(np.int64)
+    at = np.searchsorted(reached, before[busy] + ranks)
+    low = np.array(lows, dtype=np.float64)[busy]  # None reads as NaN: no bound
+    high = np.array(highs, dtype=np.float64)[busy]
+    out[busy] = np.fmin(np.fmax(_BUCKET_VALUES[pairs[0::2][at]], low), high).round(3)
+    return out
+
+
 def exact_quantile(ordered: Sequence[int], q: float) -> int | None:
     """The nearest-rank q-quantile of sorted values: the sketch's definition, exactly."""
     if not ordered:

@@ -29,11 +29,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import Float
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.type_api import TypeEngine
 
 from upwatch import waiting
 from upwatch.errors import DatabaseUnavailable
@@ -116,6 +118,16 @@ def _prepare(statement: ClauseElement, dialect: Dialect, keys: tuple[str, ...]) 
     )
 
 
+def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> _Processor | None:
+    impl = type_.dialect_impl(dialect)
+    if isinstance(impl, Float) and not impl.asdecimal:
+        # Both drivers return a float already; asyncpg's processor would want the
+        # result column's type OID, which a statement compiled ahead does not know.
+        return None
+    process: _Processor | None = impl.result_processor(dialect, None)
+    return process
+
+
 def _row_maker(statement: ClauseElement, dialect: Dialect) -> Callable[[Sequence[Any]], Row]:
     columns = list(getattr(statement, "exported_columns", ()))
     if not columns:
@@ -123,11 +135,7 @@ def _row_maker(statement: ClauseElement, dialect: Dialect) -> Callable[[Sequence
     keys = [getattr(c, "key", None) or f"c{i}" for i, c in enumerate(columns)]
     row_type: Any = namedtuple("Row", keys, rename=True)  # type: ignore[misc]
     make: Callable[[Sequence[Any]], Row] = row_type._make
-    procs = [
-        (i, p)
-        for i, c in enumerate(columns)
-        if (p := c.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
-    ]
+    procs = [(i, p) for i, c in enumerate(columns) if (p := _result_processor(c.type, dialect))]
     if not procs:
         return make
 

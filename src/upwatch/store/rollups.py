@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from upwatch.domain import CheckResult
-from upwatch.sketch import Sketch
+from upwatch.sketch import Sketch, medians
 from upwatch.stats import DAY_MS, HOUR_MS
 from upwatch.store.connector import Connector, Reads, Row, Tx
 from upwatch.store.tables import monitors, rollup_lock, rollup_pending, rollups
@@ -48,6 +49,7 @@ ROLLUP_COLUMNS = (
     rollups.c.rt_min,
     rollups.c.rt_max,
     rollups.c.sketch,
+    rollups.c.rt_median,
 )
 _EXISTING = select(*ROLLUP_COLUMNS).where(
     rollups.c.monitor_id.in_(bindparam("b_ids", expanding=True)),
@@ -69,6 +71,7 @@ _UPDATE = (
         rt_min=bindparam("b_rt_min"),
         rt_max=bindparam("b_rt_max"),
         sketch=bindparam("b_sketch"),
+        rt_median=bindparam("b_rt_median"),
     )
 )
 # Rollup rows are few (a day of 1,000 monitors is 25,000): one statement per purge.
@@ -82,6 +85,17 @@ _OF_MONITOR = (
         rollups.c.start < bindparam("b_to"),
     )
     .order_by(rollups.c.start)
+)
+_MEDIANS_OF_TEAM = (
+    select(rollups.c.monitor_id, rollups.c.start, rollups.c.rt_median)
+    .join(monitors, monitors.c.id == rollups.c.monitor_id)
+    .where(
+        monitors.c.team_id == bindparam("b_team"),
+        rollups.c.span == bindparam("b_span"),
+        rollups.c.start >= bindparam("b_from"),
+        rollups.c.start < bindparam("b_to"),
+        rollups.c.rt_median.is_not(None),
+    )
 )
 _OF_TEAM = (
     select(*ROLLUP_COLUMNS)
@@ -126,8 +140,9 @@ class Tally:
         else:
             self.timeout += 1
 
-    def row(self, key: tuple[str, int, int]) -> dict[str, object]:
-        """The rollup row after this compaction, by column name."""
+    def row(self, key: tuple[str, int, int]) -> dict[str, Any]:
+        """The rollup row after this compaction, by column name, but for its median
+        (``Rollups._fold`` reads all of a fold's medians at once)."""
         sketch = Sketch()
         sketch.add_all(self.times)
         up, down, timeout = self.up, self.down, self.timeout
@@ -208,15 +223,26 @@ class Rollups:
             existing = {
                 (r.monitor_id, r.span, r.start): r for r in await tx.rows(_EXISTING, params)
             }
-        updates, inserts = [], []
+        folded: list[dict[str, Any]] = []
+        stored: list[bool] = []
         for key, tally in tallies.items():
             if key[0] not in live:
                 continue
             tally.stored = existing.get(key)
-            if tally.stored is not None:
-                updates.append({f"b_{k}": v for k, v in tally.row(key).items()})
+            folded.append(tally.row(key))
+            stored.append(tally.stored is not None)
+        found = medians(
+            [r["sketch"] for r in folded],
+            [r["rt_min"] for r in folded],
+            [r["rt_max"] for r in folded],
+        )
+        updates, inserts = [], []
+        for row, median, was_stored in zip(folded, found.tolist(), stored, strict=True):
+            row["rt_median"] = None if median != median else median  # NaN: no timed check
+            if was_stored:
+                updates.append({f"b_{k}": v for k, v in row.items()})
             else:
-                inserts.append(tally.row(key))
+                inserts.append(row)
         if updates:
             await tx.execute_many(_UPDATE, updates)
         if inserts:
@@ -232,6 +258,16 @@ async def of_monitor(reads: Reads, monitor_id: str, span_s: int, start: int, end
     """The monitor's rollups of ``span_s`` starting in [start, end), oldest first."""
     return await reads.rows(
         _OF_MONITOR, {"b_id": monitor_id, "b_span": span_s, "b_from": start, "b_to": end}
+    )
+
+
+async def medians_of_team(
+    reads: Reads, team_id: int, span_s: int, start: int, end: int
+) -> list[Row]:
+    """(monitor_id, start, rt_median) of the team's rollups of ``span_s`` starting in
+    [start, end) that timed a check: no sketch read."""
+    return await reads.rows(
+        _MEDIANS_OF_TEAM, {"b_team": team_id, "b_span": span_s, "b_from": start, "b_to": end}
     )
 
 

@@ -10,7 +10,8 @@ Where the figures come from:
   results for its ragged ends (whole rollup hours where raw results are gone);
 - the team summary: rollups only, the edge hours whole (a dashboard's figures for a
   thousand monitors, in one read); with its hours (``team_hours``), also each monitor's
-  median response time hour by hour from the same rows (the dashboard's sparklines).
+  median response time hour by hour, kept in each hourly rollup when it was folded
+  (the dashboard's sparklines: no sketch is read).
 """
 
 from __future__ import annotations
@@ -18,13 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
 from sqlalchemy import bindparam, func, select
 
 from upwatch.errors import MonitorNotFound
 from upwatch.maintenance import Window, occurrences
-from upwatch.sketch import BUCKETS, value_of
 from upwatch.stats import (
     DAY_MS,
     HOUR_MS,
@@ -43,6 +41,7 @@ from upwatch.store import pauses
 from upwatch.store import windows as window_rows
 from upwatch.store.connector import Connector, Reads, Row
 from upwatch.store.rollups import DAY_S, HOUR_S
+from upwatch.store.rollups import medians_of_team as rollup_medians_of_team
 from upwatch.store.rollups import of_monitor as rollups_of_monitor
 from upwatch.store.rollups import of_team as rollups_of_team
 from upwatch.store.tables import check_results, incidents, monitors
@@ -50,8 +49,6 @@ from upwatch.store.tables import check_results, incidents, monitors
 EXACT_SPAN_MS = 7 * DAY_MS
 TEAM_HOURLY_EDGES_MS = 7 * DAY_MS
 TEAM_HOURS_MAX_MS = 7 * DAY_MS  # team_hours reads every hour: a week of them at most
-# What each sketch bucket reads back as (sketch.value_of), for reading many at once.
-_BUCKET_VALUES = np.array([value_of(b) for b in range(BUCKETS)], dtype=np.float64)
 
 _MONITOR = select(monitors.c.id, monitors.c.created_at).where(
     monitors.c.id == bindparam("b_id"), monitors.c.team_id == bindparam("b_team")
@@ -208,7 +205,7 @@ class Statistics:
     ) -> tuple[dict[str, Time], dict[str, Hours]]:
         """What the dashboard shows of every monitor of the team over [start, end): its
         time figures (as ``team`` gives them), and its median response time for every
-        hour the range touches, from one read of hourly rollups. ``team``'s check
+        hour the range touches, from the medians kept in hourly rollups. ``team``'s check
         figures are left out: merging a thousand monitors' sketches was most of its
         cost. Ranges up to TEAM_HOURS_MAX_MS."""
         if not 0 < end - start <= TEAM_HOURS_MAX_MS:
@@ -218,7 +215,7 @@ class Statistics:
             read = await _team_read(reads, team_id, start, end, now)
             # Hours throughout (not days inside): the same figures, a day rollup being
             # its hours merged, and the hours are wanted anyway.
-            rows = await rollups_of_team(reads, team_id, HOUR_S, first, end)
+            rows = await rollup_medians_of_team(reads, team_id, HOUR_S, first, end)
         count = len(bucket_starts(start, end, HOUR_MS))
         times = {m.id: time_in(h, start, end) for m, _, h in _histories(read, now)}
         return times, hourly_medians(rows, first, count)
@@ -288,56 +285,18 @@ def _histories(
 
 
 def hourly_medians(rows: Sequence[Row], first: int, count: int) -> dict[str, Hours]:
-    """Each monitor's median per hour from hourly rollup rows (``count`` hours from
-    ``first``), every row's sketch read in one pass of numpy: a thousand monitors' day
-    is 24,000 sketches, too many to decode one by one. A median is the sketch's
-    nearest-rank one (Sketch.quantile), kept within the hour's min and max as
-    Checks.percentile keeps it."""
-    if not rows:
-        return {}
-    columns = dict(zip(rows[0]._fields, zip(*rows, strict=True), strict=True))  # C speed
-    blobs = columns["sketch"]
-    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)) // 4
-    pairs = np.frombuffer(b"".join(blobs), dtype="<u2")  # (bucket, count), by bucket
-    if not pairs.size:
-        return {}
-    # Checks counted up to each pair, all rows end to end: a row's rank-th check is in
-    # the first of its pairs that reaches the count before the row plus the rank.
-    reached = np.cumsum(pairs[1::2], dtype=np.int64)
-    ends = np.cumsum(lengths)
-    counted = np.concatenate(([0], reached))
-    before = counted[ends - lengths]
-    totals = counted[ends] - before
-    ranks = np.maximum(1, np.ceil(totals * 0.5)).astype(np.int64)
-    at = np.minimum(np.searchsorted(reached, before + ranks), reached.size - 1)
-    medians = _bounded(
-        _BUCKET_VALUES[pairs[0::2][at]],
-        np.array(columns["rt_min"], dtype=np.float64),  # None reads as NaN: no bound
-        np.array(columns["rt_max"], dtype=np.float64),
-    )
-    order: dict[str, int] = {}
-    who = np.fromiter(
-        (order.setdefault(m, len(order)) for m in columns["monitor_id"]), np.int64, len(rows)
-    )
-    hour = (np.array(columns["start"], dtype=np.int64) - first) // HOUR_MS
-    keep = (totals > 0) & (hour >= 0) & (hour < count)
-    grid = np.full((len(order), count), np.nan)
-    grid[who[keep], hour[keep]] = medians[keep]
-    seen = np.zeros(len(order), dtype=bool)
-    seen[who[keep]] = True
-    return {
-        m: Hours(first, [None if v != v else v for v in line])  # NaN: no timed check
-        for m, line, busy in zip(order, grid.tolist(), seen.tolist(), strict=True)
-        if busy
-    }
-
-
-def _bounded(
-    values: npt.NDArray[np.float64], lows: npt.NDArray[np.float64], highs: npt.NDArray[np.float64]
-) -> npt.NDArray[np.float64]:
-    """Within [low, high] where known (NaN: no bound), rounded as Checks.percentile."""
-    bounded: npt.NDArray[np.float64] = np.fmin(np.fmax(values, lows), highs)
-    return bounded.round(3)
+    """Each monitor's median per hour from (monitor_id, start, rt_median) rows of
+    hourly rollups, ``count`` hours from ``first``; a monitor without a timed check in
+    them is left out."""
+    found: dict[str, list[float | None]] = {}
+    for monitor_id, start, median in rows:
+        hour = (start - first) // HOUR_MS
+        if 0 <= hour < count:
+            line = found.get(monitor_id)
+            if line is None:
+                line = found[monitor_id] = [None] * count
+            line[hour] = median
+    return {m: Hours(first, line) for m, line in found.items()}
 
 
 # -- reading -----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -267,6 +268,9 @@ rollups = Table(
     Column("rt_min", Integer, nullable=True),
     Column("rt_max", Integer, nullable=True),
     Column("sketch", LargeBinary, nullable=False),
+    # The sketch's median (sketch.medians), kept at folding time so that a range of
+    # hours (the dashboard's sparklines) reads without the sketches. NULL: no timed check.
+    Column("rt_median", Float, nullable=True),
     # Retention purges by age.
     Index("ix_rollups_start", "start"),
 )
