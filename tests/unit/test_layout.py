@@ -14,6 +14,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "upwatch"
 LAYERS: list[set[str]] = [
     {"clock", "errors", "domain", "waiting", "__init__"},
     {"sketch"},
+    {"folding"},
     {"statuspages"},
     {
         "config",

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol
 
 from upwatch.domain import CheckResult, DueCheck, IpFamily
+from upwatch.folding import Folded
 
 # check_results' columns, the one list: written here, read by store/results.py.
 RESULT_COLUMNS = (
@@ -112,6 +113,26 @@ class FastPath(Protocol):
     ) -> None: ...
 
     async def advance_due(self, raw: Any, moves: Sequence[tuple[str, int, int]]) -> int: ...
+
+    async def upsert_rollups(self, raw: Any, rows: Sequence[Folded]) -> None: ...
+
+
+# rollups' columns as upwatch/folding.py's Folded rows hold them; the first three are the key.
+ROLLUP_COLUMNS = (
+    "monitor_id",
+    "span",
+    "start",
+    "up",
+    "down",
+    "timeout",
+    "rt_sum",
+    "rt_min",
+    "rt_max",
+    "sketch",
+    "rt_median",
+)
+_ROLLUP_CHANGES = ", ".join(f"{c} = excluded.{c}" for c in ROLLUP_COLUMNS[3:])
+_ROLLUP_CONFLICT = f"ON CONFLICT (monitor_id, span, start) DO UPDATE SET {_ROLLUP_CHANGES}"
 
 
 def fastpath_for(dialect: str) -> FastPath:
@@ -212,6 +233,13 @@ class SqliteFastPath:
         )
         return int(cursor.rowcount)  # summed over the parameter sets
 
+    async def upsert_rollups(self, raw: Any, rows: Sequence[Folded]) -> None:
+        await raw.executemany(
+            f"INSERT INTO rollups ({', '.join(ROLLUP_COLUMNS)}) "  # noqa: S608 (constants)
+            f"VALUES ({', '.join('?' * len(ROLLUP_COLUMNS))}) {_ROLLUP_CONFLICT}",
+            rows,
+        )
+
 
 _PG_TRACKER_TYPES = ("varchar", "bigint", "varchar", "bool", "int", "bigint", "varchar", "varchar")
 _PG_FRESH = (
@@ -223,6 +251,26 @@ _PG_FRESH = (
     + ") AS v(id, n, at, status, rt, "
     + ", ".join(TRACKER_COLUMNS)
     + ") WHERE m.id = v.id"
+)
+
+
+_PG_ROLLUP_TYPES = (
+    "varchar",
+    "int",
+    "bigint",
+    "int",
+    "int",
+    "int",
+    "bigint",
+    "int",
+    "int",
+    "bytea",
+    "float8",
+)
+_PG_ROLLUPS = (
+    f"INSERT INTO rollups ({', '.join(ROLLUP_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608 (constants)
+    + ", ".join(f"${i}::{t}[]" for i, t in enumerate(_PG_ROLLUP_TYPES, start=1))
+    + f") {_ROLLUP_CONFLICT}"
 )
 
 
@@ -289,3 +337,7 @@ class PostgresFastPath:
             *(list(column) for column in zip(*moves, strict=True)),
         )
         return int(status.rsplit(" ", 1)[-1])
+
+    async def upsert_rollups(self, raw: Any, rows: Sequence[Folded]) -> None:
+        if rows:
+            await raw.execute(_PG_ROLLUPS, *(list(column) for column in zip(*rows, strict=True)))

@@ -12,22 +12,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select
 
+from upwatch import folding
 from upwatch.domain import CheckResult
-from upwatch.sketch import Sketch, medians
 from upwatch.stats import DAY_MS, HOUR_MS
 from upwatch.store.connector import Connector, Reads, Row, Tx
+from upwatch.store.fastpath import FastPath
 from upwatch.store.tables import monitors, rollup_lock, rollup_pending, rollups
 
 HOUR_S, DAY_S = HOUR_MS // 1000, DAY_MS // 1000
-SPANS_MS = {HOUR_S: HOUR_MS, DAY_S: DAY_MS}
+SPANS_S = (HOUR_S, DAY_S)
 COMPACT_BATCHES = 200  # pending rows folded per transaction
 
-_STATUS_CODES = {"up": 0, "down": 1, "timeout": 2}
+_STATUS_CODES = {"up": folding.UP, "down": folding.DOWN, "timeout": folding.TIMEOUT}
 
 _ADD_PENDING = insert(rollup_pending).values(results=bindparam("b_results"))
 _LOCK = select(rollup_lock.c.id).where(rollup_lock.c.id == 1).with_for_update()
@@ -38,7 +37,7 @@ _PENDING = (
 )
 _DONE = delete(rollup_pending).where(rollup_pending.c.id.in_(bindparam("b_ids", expanding=True)))
 _LIVE = select(monitors.c.id).where(monitors.c.id.in_(bindparam("b_ids", expanding=True)))
-ROLLUP_COLUMNS = (
+_COLUMNS = (
     rollups.c.monitor_id,
     rollups.c.span,
     rollups.c.start,
@@ -51,33 +50,14 @@ ROLLUP_COLUMNS = (
     rollups.c.sketch,
     rollups.c.rt_median,
 )
-_EXISTING = select(*ROLLUP_COLUMNS).where(
+_EXISTING = select(*_COLUMNS).where(
     rollups.c.monitor_id.in_(bindparam("b_ids", expanding=True)),
     rollups.c.start.in_(bindparam("b_starts", expanding=True)),
-)
-_INSERT = insert(rollups)
-_UPDATE = (
-    update(rollups)
-    .where(
-        rollups.c.monitor_id == bindparam("b_monitor_id"),
-        rollups.c.span == bindparam("b_span"),
-        rollups.c.start == bindparam("b_start"),
-    )
-    .values(
-        up=bindparam("b_up"),
-        down=bindparam("b_down"),
-        timeout=bindparam("b_timeout"),
-        rt_sum=bindparam("b_rt_sum"),
-        rt_min=bindparam("b_rt_min"),
-        rt_max=bindparam("b_rt_max"),
-        sketch=bindparam("b_sketch"),
-        rt_median=bindparam("b_rt_median"),
-    )
 )
 # Rollup rows are few (a day of 1,000 monitors is 25,000): one statement per purge.
 _PURGE = delete(rollups).where(rollups.c.start < bindparam("b_before"))
 _OF_MONITOR = (
-    select(*ROLLUP_COLUMNS)
+    select(*_COLUMNS)
     .where(
         rollups.c.monitor_id == bindparam("b_id"),
         rollups.c.span == bindparam("b_span"),
@@ -98,7 +78,7 @@ _MEDIANS_OF_TEAM = (
     )
 )
 _OF_TEAM = (
-    select(*ROLLUP_COLUMNS)
+    select(*_COLUMNS)
     .join(monitors, monitors.c.id == rollups.c.monitor_id)
     .where(
         monitors.c.team_id == bindparam("b_team"),
@@ -120,66 +100,10 @@ async def add_pending(tx: Tx, results: Sequence[CheckResult]) -> None:
     )
 
 
-@dataclass(slots=True)
-class Tally:
-    """One rollup row's figures, as they are being added up."""
-
-    up: int = 0
-    down: int = 0
-    timeout: int = 0
-    times: list[int] = field(default_factory=list)  # of the up checks, this compaction
-    stored: Row | None = None  # the row as it was, if there was one
-
-    def add(self, status: int, rt: int | None) -> None:
-        if status == 0:
-            self.up += 1
-            if rt is not None:
-                self.times.append(rt)
-        elif status == 1:
-            self.down += 1
-        else:
-            self.timeout += 1
-
-    def row(self, key: tuple[str, int, int]) -> dict[str, Any]:
-        """The rollup row after this compaction, by column name, but for its median
-        (``Rollups._fold`` reads all of a fold's medians at once)."""
-        sketch = Sketch()
-        sketch.add_all(self.times)
-        up, down, timeout = self.up, self.down, self.timeout
-        rt_sum = sum(self.times)
-        rt_min = min(self.times) if self.times else None
-        rt_max = max(self.times) if self.times else None
-        if (old := self.stored) is not None:
-            up, down, timeout = up + old.up, down + old.down, timeout + old.timeout
-            rt_sum += old.rt_sum
-            rt_min = _least(rt_min, old.rt_min)
-            rt_max = _most(rt_max, old.rt_max)
-            sketch.merge(Sketch.decode(old.sketch))
-        return {
-            "monitor_id": key[0],
-            "span": key[1],
-            "start": key[2],
-            "up": up,
-            "down": down,
-            "timeout": timeout,
-            "rt_sum": rt_sum,
-            "rt_min": rt_min,
-            "rt_max": rt_max,
-            "sketch": sketch.encode(),
-        }
-
-
-def _least(a: int | None, b: int | None) -> int | None:
-    return b if a is None else a if b is None else min(a, b)
-
-
-def _most(a: int | None, b: int | None) -> int | None:
-    return b if a is None else a if b is None else max(a, b)
-
-
 class Rollups:
-    def __init__(self, db: Connector) -> None:
+    def __init__(self, db: Connector, fast: FastPath) -> None:
         self._db = db
+        self._fast = fast
 
     async def compact(self) -> int:
         """Fold every pending batch into the rollups; returns how many results."""
@@ -198,55 +122,21 @@ class Rollups:
             pending = await tx.rows(_PENDING, {"b_limit": COMPACT_BATCHES})
             if not pending:
                 return 0, False
-            tallies: dict[tuple[str, int, int], Tally] = {}
-            count = 0
-            for row in pending:
-                for monitor_id, checked_at, status, rt in json.loads(row.results):
-                    count += 1
-                    for span_s, span_ms in SPANS_MS.items():
-                        key = (monitor_id, span_s, checked_at - checked_at % span_ms)
-                        tally = tallies.get(key)
-                        if tally is None:
-                            tally = tallies[key] = Tally()
-                        tally.add(status, rt)
-            await self._fold(tx, tallies)
+            results = [r for row in pending for r in json.loads(row.results)]
+            await self._fold(tx, folding.tally(results, SPANS_S))
             await tx.execute(_DONE, {"b_ids": [r.id for r in pending]})
-        return count, len(pending) == COMPACT_BATCHES
+        return len(results), len(pending) == COMPACT_BATCHES
 
-    async def _fold(self, tx: Tx, tallies: dict[tuple[str, int, int], Tally]) -> None:
-        ids = sorted({k[0] for k in tallies})
+    async def _fold(self, tx: Tx, tallied: folding.Tally) -> None:
+        ids = sorted({k[0] for k in tallied.keys})
         live = {r.id for r in await tx.rows(_LIVE, {"b_ids": ids})}  # deleted ones go
-        starts = sorted({k[2] for k in tallies})
-        existing: dict[tuple[str, int, int], Row] = {}
-        if live:
-            params = {"b_ids": sorted(live), "b_starts": starts}
-            existing = {
-                (r.monitor_id, r.span, r.start): r for r in await tx.rows(_EXISTING, params)
-            }
-        folded: list[dict[str, Any]] = []
-        stored: list[bool] = []
-        for key, tally in tallies.items():
-            if key[0] not in live:
-                continue
-            tally.stored = existing.get(key)
-            folded.append(tally.row(key))
-            stored.append(tally.stored is not None)
-        found = medians(
-            [r["sketch"] for r in folded],
-            [r["rt_min"] for r in folded],
-            [r["rt_max"] for r in folded],
-        )
-        updates, inserts = [], []
-        for row, median, was_stored in zip(folded, found.tolist(), stored, strict=True):
-            row["rt_median"] = None if median != median else median  # NaN: no timed check
-            if was_stored:
-                updates.append({f"b_{k}": v for k, v in row.items()})
-            else:
-                inserts.append(row)
-        if updates:
-            await tx.execute_many(_UPDATE, updates)
-        if inserts:
-            await tx.execute_many(_INSERT, inserts)
+        if not live:
+            return
+        starts = sorted({k[2] for k in tallied.keys})
+        params = {"b_ids": sorted(live), "b_starts": starts}
+        stored = {(r.monitor_id, r.span, r.start): r for r in await tx.rows(_EXISTING, params)}
+        rows = [r for r in folding.fold(tallied, stored) if r[0] in live]
+        await self._fast.upsert_rollups(tx.driver, rows)
 
     async def purge(self, *, before: int) -> int:
         """Delete rollups that start before ``before`` (ms); returns how many."""

@@ -69,7 +69,7 @@ class Store:
         self.reminders = Reminders(self.db)
         self.windows = Windows(self.db)
         self.gauges = Gauges(self.db)
-        self.rollups = Rollups(self.db)
+        self.rollups = Rollups(self.db, fast)
         self.statistics = Statistics(self.db)
         self.users = Users(self.db)
         self.sessions = Sessions(self.db)
