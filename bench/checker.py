@@ -28,12 +28,15 @@ from typing import Any
 import httpx
 import uvloop
 from _common import (
+    children_of,
     clean_env,
+    cpu_of,
     cpu_seconds,
     free_port,
     new_key,
     percentile,
     pg_recreate,
+    postgres_pids,
     start_sink,
     start_upwatch,
     status_kb,
@@ -44,6 +47,7 @@ from _common import (
     write_json,
 )
 from _load import API, drive
+from _visibility import Watcher
 
 CREATE_CONCURRENCY = 16
 BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
@@ -116,7 +120,7 @@ def fetch_rows(
     return asyncio.run(go())
 
 
-def analyse(url: str, t0: int, t1: int) -> dict[str, Any]:
+def analyse(url: str, t0: int, t1: int, watcher: Watcher | None = None) -> dict[str, Any]:
     """Checks run on each monitor's grid, created_at + k * interval: each result is matched
     to its slot k, its lateness is checkedAt minus the slot's due time (signed), and a
     slot due in the window that has no result is a missed check. The window's last
@@ -138,6 +142,7 @@ def analyse(url: str, t0: int, t1: int) -> dict[str, Any]:
         first = -(-(t0 - created) // interval_ms)  # first slot due at or after t0
         last = -(-(end - created) // interval_ms)  # first slot due at or after end
         expected += max(0, last - max(first, 0))
+    visibility = {} if watcher is None else watcher.report(results, grid, t0, end)
     return {
         "monitors": len(grid),
         "checks": len(lateness),
@@ -148,6 +153,7 @@ def analyse(url: str, t0: int, t1: int) -> dict[str, Any]:
         "lateness_p99_ms": percentile(lateness, 0.99),
         "lateness_max_ms": max(lateness) if lateness else float("nan"),
         "lateness_min_ms": min(lateness) if lateness else float("nan"),
+        **{f"results_{k}": v for k, v in visibility.items()},
     }
 
 
@@ -223,6 +229,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="checker processes (PostgreSQL)")
     parser.add_argument("--ports", type=int, default=16, help="loopback listeners")
     parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument(
+        "--visibility-sample",
+        type=int,
+        default=500,
+        help="monitors whose results are polled to see when each becomes readable (0: off)",
+    )
     args = parser.parse_args()
     if args.database == "sqlite" and args.workers != 1:
         parser.error("SQLite runs one `upwatch serve`: --workers applies to PostgreSQL")
@@ -253,19 +265,34 @@ def main() -> None:
             file=sys.stderr,
         )
         time.sleep(args.interval)
-        cpu0 = {p.pid: cpu_seconds(p.pid) for p in procs}
+        # `serve`'s checks run in a child process of its own: counted with it.
+        ours = {p.pid: [p.pid, *children_of(p.pid)] for p in procs}
+        pids = [pid for group in ours.values() for pid in group]
+        watcher = Watcher(url, args.visibility_sample) if args.visibility_sample else None
+        if watcher is not None:
+            watcher.start()
+        server = postgres_pids() if args.database == "postgresql" else []
+        cpu0, db0 = cpu_of(pids), cpu_of(server)
         t0_wall, t0 = int(time.time() * 1000), time.monotonic()
         time.sleep(args.duration)
-        cpu1 = {p.pid: cpu_seconds(p.pid) for p in procs}
+        cpu1, db1 = cpu_of(pids), cpu_of(postgres_pids() if server else [])
         t1_wall, t1 = int(time.time() * 1000), time.monotonic()
-        rss = {p.pid: status_kb(p.pid, "VmHWM") / 1024 for p in procs}
+        if watcher is not None:
+            watcher.stop()
+        rss = {pid: status_kb(pid, "VmHWM") / 1024 for pid in pids}
         codes = stop(procs)
     finally:
         stop(procs)
-    figures = analyse(url, t0_wall, t1_wall)
+    figures = analyse(url, t0_wall, t1_wall, watcher)
     elapsed = t1 - t0
-    checker_cpu = sum(cpu1[p.pid] - cpu0[p.pid] for p in checkers.values())
-    all_cpu = sum(cpu1[p] - cpu0[p] for p in cpu0)
+
+    def used(group: list[int]) -> float:
+        return sum(cpu1.get(pid, cpu0[pid]) - cpu0[pid] for pid in group if pid in cpu0)
+
+    # The checks' CPU: `serve`'s checker processes (the API is `serve` itself), or workers.
+    checker_cpu = sum(used(ours[p.pid][1:] or [p.pid]) for p in checkers.values())
+    all_cpu = used(pids)
+    db_cpu = sum(db1[pid] - db0.get(pid, 0.0) for pid in db1)
     shares = []
     for name in checkers:
         log = (workdir / f"{name}.log").read_text()
@@ -284,7 +311,15 @@ def main() -> None:
         "cpu_percent_all": 100 * all_cpu / elapsed,
         "cpu_percent_checkers": 100 * checker_cpu / elapsed,
         "cpu_us_per_check": 1e6 * all_cpu / max(figures["checks"], 1),
-        "rss_peak_mb": {str(p.pid): round(rss[p.pid], 1) for p in procs},
+        **(
+            {
+                "postgresql_cpu_percent": 100 * db_cpu / elapsed,
+                "postgresql_cpu_us_per_check": 1e6 * db_cpu / max(figures["checks"], 1),
+            }
+            if server
+            else {}
+        ),
+        "rss_peak_mb": {str(pid): round(mb, 1) for pid, mb in rss.items()},
         "checks_per_worker": shares,
         "exit_codes": codes,
     }
