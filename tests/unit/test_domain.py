@@ -1,4 +1,6 @@
+import random
 import re
+import time
 
 import pytest
 
@@ -80,6 +82,20 @@ def test_timestamps_are_rfc3339_utc_with_milliseconds() -> None:
     assert rfc3339(T0) == "2026-02-14T12:00:00.000Z"
     assert rfc3339(T0 + 123) == "2026-02-14T12:00:00.123Z"
     assert rfc3339(T0 + 59_999) == "2026-02-14T12:00:59.999Z"
+
+
+def test_timestamps_from_tables_equal_strftime_across_days_and_years() -> None:
+    rng = random.Random(3)
+    for ms in [
+        0,
+        86_399_999,
+        86_400_000,
+        951_782_400_000,
+        *(rng.randrange(4 * 10**12) for _ in range(20_000)),
+    ]:
+        seconds, millis = divmod(ms, 1000)
+        expected = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+        assert rfc3339(ms) == expected, ms
 
 
 def monitor(**over: object) -> Monitor:
