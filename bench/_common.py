@@ -56,10 +56,11 @@ def new_key(env: dict[str, str], team: str, *, name: str | None = None) -> str:
 def start_upwatch(
     env: dict[str, str], database: str, port: int, workdir: Path, *, workers: int = 1
 ) -> dict[str, subprocess.Popen[bytes]]:
-    """`serve` on SQLite; on PostgreSQL an `api` and ``workers`` workers. By name, the
-    API process first; logs in ``workdir``."""
+    """`serve` on SQLite (with ``workers`` checker processes); on PostgreSQL an `api`
+    and ``workers`` workers. By name, the API process first; logs in ``workdir``."""
     if database == "sqlite":
-        return {"serve": spawn(env, "serve", "--port", str(port), log=workdir / "serve.log")}
+        args = ("serve", "--port", str(port), "--checker-processes", str(workers))
+        return {"serve": spawn(env, *args, log=workdir / "serve.log")}
     procs = {"api": spawn(env, "api", "--port", str(port), log=workdir / "api.log")}
     for i in range(workers):
         name = "worker" if workers == 1 else f"worker{i}"
