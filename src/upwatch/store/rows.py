@@ -20,6 +20,13 @@ MONITORS_BY_IDS = select(*MONITOR_COLUMNS).where(
 )
 
 
+# Enum members by value: a dict lookup, where calling the enum costs ten times more
+# (a list of 10,000 monitors makes 30,000 of them).
+_STATUSES = {s.value: s for s in Status}
+_STATES = {s.value: s for s in MonitorState}
+_FAMILIES = {f.value: f for f in IpFamily}
+
+
 def monitor(
     row: Row, *, channel_ids: tuple[str, ...] = (), in_maintenance: bool = False
 ) -> Monitor:
@@ -37,15 +44,15 @@ def monitor(
         created_at=row.created_at,
         updated_at=row.updated_at,
         last_checked_at=row.last_checked_at,
-        last_status=Status(row.last_status) if row.last_status else None,
+        last_status=_STATUSES[row.last_status] if row.last_status else None,
         last_response_time_ms=row.last_response_time_ms,
         confirmation_checks=row.confirmation_checks,
         recovery_checks=row.recovery_checks,
-        state=MonitorState(row.state),
+        state=_STATES[row.state],
         state_changed_at=row.state_changed_at,
         open_incident_id=row.open_incident_id,
         remind_every_minutes=row.remind_every_minutes,
-        ip_family=IpFamily(row.ip_family),
+        ip_family=_FAMILIES[row.ip_family],
         channel_ids=channel_ids,
         in_maintenance=in_maintenance,
     )

@@ -3,6 +3,7 @@
 # No `from __future__ import annotations` here: FastAPI reads these annotations at runtime.
 
 import re
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -55,8 +56,10 @@ def _check_target(s: Services, host: str | None) -> None:
     responses={200: {"model": TcpMonitorList}, **openapi.errors(401, 403)},
 )
 async def list_monitors(who: Reader, s: Deps) -> Response:
-    monitors = await s.store.monitors.list_for(who.team_id, at=s.clock.now_ms())
-    return JSON({"data": [monitor_json(m) for m in monitors]})
+    data: list[dict[str, Any]] = []
+    async for chunk in s.store.monitors.chunks_for(who.team_id, at=s.clock.now_ms()):
+        data.extend(map(monitor_json, chunk))  # in the chunk's turn of the loop
+    return JSON({"data": data})
 
 
 @router.post(
