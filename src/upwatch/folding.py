@@ -15,12 +15,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from upwatch.sketch import BUCKETS, Sketch, buckets_of, medians
+from upwatch.stats import Rolled
 
 Key = tuple[str, int, int]  # monitor id, span (s), start (ms, a multiple of the span)
 Ints = npt.NDArray[np.int64]
@@ -29,25 +30,6 @@ Floats = npt.NDArray[np.float64]
 UP, DOWN, TIMEOUT = 0, 1, 2  # status codes, as store/rollups.py's pending rows hold them
 _START_BITS = 25  # a batch's starts, in spans from its earliest: 2**25 hours is 3,800 years
 _U16 = 0xFFFF
-
-
-class StoredRollup(Protocol):
-    """A rollup row as stored: what a fold adds to."""
-
-    @property
-    def up(self) -> int: ...
-    @property
-    def down(self) -> int: ...
-    @property
-    def timeout(self) -> int: ...
-    @property
-    def rt_sum(self) -> int: ...
-    @property
-    def rt_min(self) -> int | None: ...
-    @property
-    def rt_max(self) -> int | None: ...
-    @property
-    def sketch(self) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +110,7 @@ def tally(results: Sequence[Sequence[Any]], spans_s: Sequence[int]) -> Tally:
 Folded = tuple[str, int, int, int, int, int, int, int | None, int | None, bytes, float | None]
 
 
-def fold(t: Tally, stored: Mapping[Key, StoredRollup]) -> list[Folded]:
+def fold(t: Tally, stored: Mapping[Key, Rolled]) -> list[Folded]:
     """Each key's rollup after the tally is added to its stored row (if any)."""
     k = len(t.keys)
     if k == 0:

@@ -4,30 +4,19 @@ time with Sketch objects, the plain definition."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 
 import pytest
 
 from upwatch.folding import DOWN, TIMEOUT, UP, Key, fold, tally
 from upwatch.sketch import Sketch, medians
+from upwatch.stats import Rollup
 
 H, D = 3_600_000, 86_400_000
 SPANS = (3600, 86400)
 
 
-@dataclass(frozen=True)
-class Stored:
-    up: int
-    down: int
-    timeout: int
-    rt_sum: int
-    rt_min: int | None
-    rt_max: int | None
-    sketch: bytes
-
-
 def plainly(
-    results: list[list[object]], stored: dict[Key, Stored]
+    results: list[list[object]], stored: dict[Key, Rollup]
 ) -> dict[Key, tuple[object, ...]]:
     """One rollup at a time, as the fold was first written."""
     grouped: dict[Key, list[tuple[int, int | None]]] = {}
@@ -96,7 +85,7 @@ def test_a_batch_folds_as_one_rollup_at_a_time_would(seed: int) -> None:
     start = 1_800_000_000_000 - 1_800_000_000_000 % D + rng.randrange(D)
     earlier = batch(rng, 2_000, 30, start)
     stored = {
-        row[:3]: Stored(*row[3:10])  # type: ignore[arg-type]
+        row[:3]: Rollup(*row[3:10])  # type: ignore[arg-type]
         for row in fold(tally(earlier, SPANS), {})
     }
     assert {k: r[:10] for k, r in plainly(earlier, {}).items()} == {

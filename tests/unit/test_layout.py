@@ -14,7 +14,6 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "upwatch"
 LAYERS: list[set[str]] = [
     {"clock", "errors", "domain", "waiting", "__init__"},
     {"sketch"},
-    {"folding"},
     {"statuspages"},
     {
         "config",
@@ -27,6 +26,7 @@ LAYERS: list[set[str]] = [
         "stats",
         "users",
     },
+    {"folding"},
     {"logs"},
     {"wire"},
     {"store", "probes"},

@@ -66,26 +66,19 @@ _OF_MONITOR = (
     )
     .order_by(rollups.c.start)
 )
+_TEAM_IN_RANGE = (
+    (monitors.c.team_id == bindparam("b_team"))
+    & (rollups.c.span == bindparam("b_span"))
+    & (rollups.c.start >= bindparam("b_from"))
+    & (rollups.c.start < bindparam("b_to"))
+)
+_OF_TEAM = (
+    select(*_COLUMNS).join(monitors, monitors.c.id == rollups.c.monitor_id).where(_TEAM_IN_RANGE)
+)
 _MEDIANS_OF_TEAM = (
     select(rollups.c.monitor_id, rollups.c.start, rollups.c.rt_median)
     .join(monitors, monitors.c.id == rollups.c.monitor_id)
-    .where(
-        monitors.c.team_id == bindparam("b_team"),
-        rollups.c.span == bindparam("b_span"),
-        rollups.c.start >= bindparam("b_from"),
-        rollups.c.start < bindparam("b_to"),
-        rollups.c.rt_median.is_not(None),
-    )
-)
-_OF_TEAM = (
-    select(*_COLUMNS)
-    .join(monitors, monitors.c.id == rollups.c.monitor_id)
-    .where(
-        monitors.c.team_id == bindparam("b_team"),
-        rollups.c.span == bindparam("b_span"),
-        rollups.c.start >= bindparam("b_from"),
-        rollups.c.start < bindparam("b_to"),
-    )
+    .where(_TEAM_IN_RANGE, rollups.c.rt_median.is_not(None))
 )
 
 
