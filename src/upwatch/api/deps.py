@@ -5,7 +5,7 @@ checked for a scope. Routers import these; none captures its own."""
 # No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -32,6 +32,13 @@ class Services:
     smtp: Smtp | None = None  # UPWATCH_SMTP_URL: e-mail channels need it
     result_retention_days: int = 30  # raw results are kept this long (statistics)
     rollup_retention_days: int = 400  # and hourly and daily rollups this long
+    # What keeps copies of public status pages (the web's cache) and drops them when a
+    # page changes, through the API or the web.
+    on_status_pages_change: list[Callable[[], None]] = field(default_factory=list)
+
+    def status_pages_changed(self) -> None:
+        for forget in self.on_status_pages_change:
+            forget()
 
 
 async def services(request: Request) -> Services:

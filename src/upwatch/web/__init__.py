@@ -23,6 +23,7 @@ missing page is an HTML page.
 from __future__ import annotations
 
 import inspect
+from functools import partial
 
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -61,6 +62,7 @@ def install(app: FastAPI) -> None:
     ):
         app.include_router(module.router)
     status.install_cache(app)
+    app.state.services.on_status_pages_change.append(partial(status.install_cache, app))
     dashboard.install_cache(app)
     api_handler = app.exception_handlers[StarletteHTTPException]
 

@@ -23,7 +23,7 @@ from upwatch.api.parsing import details
 from upwatch.domain import Monitor
 from upwatch.errors import MonitorsUnknown, SlugTaken, StatusPageNotFound
 from upwatch.statuspages import StatusPage
-from upwatch.web import session, status
+from upwatch.web import session
 from upwatch.web.handlers import refused_change, services, visitor_or_login
 from upwatch.web.pages import not_found, page, viewers_only_look
 
@@ -118,7 +118,7 @@ def _forget_public_copies(request: Request) -> None:
     """Drop every public page this process has cached: changes are rare and a render
     costs milliseconds. A new cache rather than emptied entries: a render begun before
     the change finishes into the old one, so its stale result is never served."""
-    status.install_cache(request.app)
+    services(request).status_pages_changed()
 
 
 # -- the list -------------------------------------------------------------------------------

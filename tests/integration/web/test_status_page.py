@@ -206,6 +206,25 @@ async def test_a_spike_of_requests_renders_the_page_once(site: Api, clock: FakeC
     assert answers[0].headers["cache-control"] == "public, max-age=5"
 
 
+async def test_a_change_through_the_api_shows_on_the_public_page_at_once(
+    site: Api, clock: FakeClock
+) -> None:
+    m = await site.create()
+    clock.set(NOW)
+    assert (await site.client.get("/status/acme")).status_code == 404  # cached as a 404
+    await make_page(site, {"slug": "acme", "monitorIds": [m["id"]]})
+    assert "Acme status" in (await site.client.get("/status/acme")).text  # cached now
+    page_id = (await site.call("GET", "/v1/status-pages")).json()["data"][0]["id"]
+    r = await site.call("PUT", f"/v1/status-pages/{page_id}", json={"name": "Renamed"})
+    assert r.status_code == 200, r.text
+    assert "Renamed" in (await site.client.get("/status/acme")).text
+    r = await site.call("PUT", f"/v1/status-pages/{page_id}", json={"isPublic": False})
+    assert r.status_code == 200, r.text
+    assert (await site.client.get("/status/acme")).status_code == 404
+    assert (await site.call("DELETE", f"/v1/status-pages/{page_id}")).status_code == 204
+    assert (await site.client.get("/status/acme.json")).status_code == 404
+
+
 async def test_a_private_page_is_shown_to_its_team_and_to_nobody_else(
     site: Api, clock: FakeClock
 ) -> None:

@@ -67,6 +67,7 @@ async def create_page(request: Request, who: Writer, s: Deps) -> Response:
         show_targets=body.showTargets,
         at=s.clock.now_ms(),
     )
+    s.status_pages_changed()  # its slug may have been cached as a 404
     return JSON({"data": status_page_json(made, public_url=s.public_url)}, status_code=201)
 
 
@@ -110,6 +111,7 @@ async def update_page(request: Request, page_id: str, who: Writer, s: Deps) -> R
         show_targets=body.showTargets,
         at=s.clock.now_ms(),
     )
+    s.status_pages_changed()
     return JSON({"data": status_page_json(after, public_url=s.public_url)})
 
 
@@ -126,4 +128,5 @@ async def update_page(request: Request, page_id: str, who: Writer, s: Deps) -> R
 )
 async def delete_page(page_id: str, who: Writer, s: Deps) -> Response:
     await s.store.status_pages.delete(who.team_id, page_id_or_404(page_id))
+    s.status_pages_changed()
     return Response(status_code=204)
