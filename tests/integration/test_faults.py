@@ -73,6 +73,13 @@ async def run_worker(
     running = asyncio.create_task(worker.run(stop))
     try:
         await asyncio.sleep(before_s)
+        # And until it has claimed and begun checking: on a busy machine its first claim
+        # can take longer than ``before_s``, and a worker holding nothing has nothing to
+        # keep through the outage.
+        for _ in range(100):
+            if worker.checks_run:
+                break
+            await asyncio.sleep(0.05)
         async with database_away(url):
             await asyncio.sleep(away_s)
             held = len(worker.batcher)
