@@ -138,6 +138,17 @@ async def test_update_changes_only_given_fields_and_sets_updated_at(store: Store
     assert await store.monitors.get(acme, m.id) == after
 
 
+async def test_a_list_in_chunks_is_the_whole_list_in_order(store: Store) -> None:
+    acme = await a_team(store, limit=10)
+    for i in range(7):
+        await store.monitors.create(acme, NEW, at=T0 + i)
+    whole = await store.monitors.list_for(acme)
+    chunks = [c async for c in store.monitors.chunks_for(acme, size=3)]
+    assert [len(c) for c in chunks] == [3, 3, 1]
+    assert [m for c in chunks for m in c] == whole
+    assert [m.created_at for m in whole] == [T0 + i for i in range(7)]
+
+
 async def test_the_team_limit_holds_under_parallel_creates(store: Store) -> None:
     acme = await a_team(store, limit=5)
     outcomes = await asyncio.gather(
