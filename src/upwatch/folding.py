@@ -106,7 +106,7 @@ def tally(results: Sequence[Sequence[Any]], spans_s: Sequence[int]) -> Tally:
     )
 
 
-# A rollup row as written: in store/rollups.py's WRITE_COLUMNS order.
+# A rollup row as written: in store/fastpath.py's ROLLUP_COLUMNS order.
 Folded = tuple[str, int, int, int, int, int, int, int | None, int | None, bytes, float | None]
 
 
