@@ -173,3 +173,64 @@ async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_no_transacti
             await store.schedule.claim_due(horizon=0, limit=10, planner=lambda d: [])
     finally:
         await store.close()
+
+
+async def test_a_request_write_waiting_for_the_lock_leaves_the_loop_free(tmp_path: Path) -> None:
+    """A request's write runs on the loop's thread; while another process holds the
+    lock it waits in asyncio sleeps, not in SQLite's busy handler, so the loop goes on
+    serving (reads, other requests) meanwhile."""
+    store = await fresh_store(sqlite_url(tmp_path))
+    try:
+        await store.teams.create("acme", None, at=0)
+        team = await team_id(store)
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:  # bounded: cancelled below
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        try:
+            async with locked(tmp_path / "upwatch.db", 1.0):
+                ticks = 0
+                m = await store.monitors.create(
+                    team, NewMonitor("m", "db.example.com", 5432), at=SystemClock().now_ms()
+                )
+                during = ticks
+        finally:
+            ticker.cancel()
+        assert during >= 30, during  # ~1 s of 10 ms ticks went on while it waited
+        assert (await store.monitors.get(team, m.id)).name == "m"
+    finally:
+        await store.close()
+
+
+async def test_a_request_write_cancelled_while_it_waits_leaves_no_transaction_open(
+    tmp_path: Path,
+) -> None:
+    """A client that goes away cancels its request, perhaps while its write waits for
+    the lock: nothing of it is written, and the next writes go through."""
+    store = await fresh_store(sqlite_url(tmp_path))
+    try:
+        await store.teams.create("acme", None, at=0)
+        team = await team_id(store)
+        async with locked(tmp_path / "upwatch.db", 1.0):
+            creates = [
+                asyncio.create_task(
+                    store.monitors.create(
+                        team, NewMonitor(f"gone{i}", "db.example.com", 5432), at=0
+                    )
+                )
+                for i in range(3)
+            ]
+            await asyncio.sleep(0.3)
+            for create in creates:
+                create.cancel()
+            await asyncio.gather(*creates, return_exceptions=True)
+        for i in range(3):
+            await store.monitors.create(team, NewMonitor(f"m{i}", "db.example.com", 5432), at=0)
+        assert sorted(m.name for m in await store.monitors.list_for(team)) == ["m0", "m1", "m2"]
+    finally:
+        await store.close()

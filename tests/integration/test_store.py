@@ -265,18 +265,28 @@ async def test_results_of_deleted_disabled_or_retargeted_monitors_are_dropped(st
     assert (await store.results.page(acme, moved.id, limit=5, offset=0))[1] == 0
 
 
-async def test_deleting_a_monitor_deletes_its_results(store: Store) -> None:
-    acme = await a_team(store)
-    m = await store.monitors.create(acme, NEW, at=T0)
-    [c] = await claim(store, T0)
-    await store.results.save([seen(c, T0 + 1)])
-    await store.monitors.delete(acme, m.id, at=T0)
+@pytest.mark.parametrize("bulk", [False, True], ids=["short", "bulk"])
+async def test_deleting_a_monitor_deletes_its_results(
+    store: Store, bulk: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also when it has so many that SQLite deletes it off the event loop."""
     from sqlalchemy import func, select
 
+    from upwatch.store import monitors as monitor_store
     from upwatch.store.tables import check_results
 
+    monkeypatch.setattr(monitor_store, "BULK_DELETE_RESULTS", 0 if bulk else 1_000)
+    acme = await a_team(store)
+    m = await store.monitors.create(acme, NEW, at=T0)
+    kept = await store.monitors.create(acme, NEW, at=T0)
+    checks = await claim(store, T0)
+    await store.results.save([seen(c, T0 + 1) for c in checks])
+    await store.monitors.delete(acme, m.id, at=T0)
+    with pytest.raises(NotFound):
+        await store.monitors.delete(acme, m.id, at=T0)
     async with store.engine.connect() as conn:
-        assert await conn.scalar(select(func.count()).select_from(check_results)) == 0
+        assert await conn.scalar(select(func.count()).select_from(check_results)) == 1
+    assert [x.id for x in await store.monitors.list_for(acme)] == [kept.id]
 
 
 async def test_old_results_are_purged_and_totals_follow(store: Store) -> None:

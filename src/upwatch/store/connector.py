@@ -2,14 +2,15 @@
 named rows with the same Python types on SQLite and PostgreSQL.
 
 Statements are SQLAlchemy Core, compiled once per dialect (`prepare`), and run on the
-driver's own connection: the standard library's sqlite3 for reads on the loop's thread,
-aiosqlite for SQLite's writes, asyncpg for everything on PostgreSQL. SQLAlchemy's own
-execution layer is skipped because it cost more CPU than the queries (bench/README
-"Performance"), but its type processing is not: bind processors run on the way in and
-result processors on the way out, exactly as SQLAlchemy would run them, and ``IN``
-lists are expanded (`SQLCompiler.construct_expanded_state`). So a JSON column reads as
-a dict and a Boolean as a bool on both databases (tests/integration/test_store.py
-proves it), and every aggregate module writes the same code for both.
+driver's own connection: on SQLite, the standard library's sqlite3 on the loop's thread
+for reads and short writes, aiosqlite for bulk writes; asyncpg for everything on
+PostgreSQL. SQLAlchemy's own execution layer is skipped because it cost more CPU than
+the queries (bench/README "Performance"), but its type processing is not: bind
+processors run on the way in and result processors on the way out, exactly as
+SQLAlchemy would run them, and ``IN`` lists are expanded
+(`SQLCompiler.construct_expanded_state`). So a JSON column reads as a dict and a
+Boolean as a bool on both databases (tests/integration/test_store.py proves it), and
+every aggregate module writes the same code for both.
 
 Hand-written SQL for the hot paths (store/fastpath.py) runs on ``Tx.driver``, inside
 the same transaction as the Core statements.
@@ -23,7 +24,7 @@ import functools
 import json
 import sqlite3
 from collections import namedtuple
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -39,9 +40,13 @@ from sqlalchemy.sql.type_api import TypeEngine
 
 from upwatch import waiting
 from upwatch.errors import DatabaseUnavailable
-from upwatch.store.engine import open_sqlite_reader
+from upwatch.store import engine as engines
 
 PG_POOL_SIZE = 16
+# A short write waiting for another process's write lock looks again after this, then
+# twice as long each time up to the most (SQLite's own handler grows to 100 ms).
+BUSY_FIRST_PAUSE_S = 0.0005
+BUSY_MAX_PAUSE_S = 0.004
 
 # A row is a named tuple: by position or by column key (``row.id``), typed by its column.
 Row = Any
@@ -183,7 +188,10 @@ class Connector(Protocol):
 
     def read(self) -> contextlib.AbstractAsyncContextManager[Reads]: ...
 
-    def write(self) -> contextlib.AbstractAsyncContextManager[Tx]: ...
+    def write(self, *, bulk: bool = False) -> contextlib.AbstractAsyncContextManager[Tx]:
+        """A write transaction. ``bulk``: one that may take longer than a request should
+        wait for (the checker's batches, the fold, purges), which SQLite runs off the
+        event loop; a short one (a request's) runs on it. PostgreSQL ignores it."""
 
     async def close(self) -> None: ...
 
@@ -251,8 +259,57 @@ class _SqliteReads(_On):
         return None if raw is None else p.row(raw)
 
 
-class _SqliteTx(_On):
-    """aiosqlite, inside BEGIN IMMEDIATE: nothing else writes until it ends."""
+class _SqliteTx(_SqliteReads):
+    """sqlite3 on the loop's thread, inside BEGIN IMMEDIATE. Each statement through
+    aiosqlite is a hop to its thread and back; a request's few indexed statements take
+    less than those hops did (PUT 208-238/s → 468-570/s, docs/performance.md). Nothing
+    else runs on the loop meanwhile unless the body awaits something else."""
+
+    @property
+    def driver(self) -> Any:
+        return _AwaitableSqlite(self._raw)
+
+    async def execute(self, statement: ClauseElement, params: Params | None = None) -> int:
+        p = prepare(statement, self._dialect, params)
+        sql, args = p.arguments(params)
+        return int(self._raw.execute(sql, args).rowcount)
+
+    async def _executemany(self, sql: str, args: list[list[Any]]) -> None:
+        self._raw.executemany(sql, args)
+
+
+class _AwaitableSqlite:
+    """sqlite3 behind the awaitable calls of aiosqlite's that store/fastpath.py makes,
+    so that its statements run in a short transaction as in a bulk one."""
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self._raw = raw
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> _AwaitableCursor:
+        return _AwaitableCursor(self._raw.execute(sql, args))
+
+    async def executemany(self, sql: str, args: Iterable[Sequence[Any]]) -> _AwaitableCursor:
+        return _AwaitableCursor(self._raw.executemany(sql, args))
+
+    async def execute_fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        return self._raw.execute(sql, args).fetchall()
+
+
+class _AwaitableCursor:
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+        self.rowcount = cursor.rowcount
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+
+class _SqliteBulkTx(_On):
+    """aiosqlite, inside BEGIN IMMEDIATE: nothing else writes until it ends, and the
+    loop goes on serving meanwhile."""
 
     async def rows(self, statement: ClauseElement, params: Params | None = None) -> list[Row]:
         p = prepare(statement, self._dialect, params)
@@ -274,15 +331,17 @@ class _SqliteTx(_On):
 
 
 class SqliteConnector:
-    """Reads on a synchronous engine's connections (``query_only``), writes on the async
-    engine's, one at a time in this process."""
+    """Reads on a synchronous engine's connections (``query_only``); short writes on
+    another's, on the loop's thread; bulk writes on the async engine's, off it. Writers
+    of this process take turns, first come first served."""
 
     name = "sqlite"
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._dialect = engine.dialect
-        self._reader = open_sqlite_reader(engine.url)
+        self._reader = engines.open_sqlite_reader(engine.url)
+        self._writer = engines.open_sqlite_writer(engine.url)
         # This process's writers queue here, first come first served, rather than in
         # SQLite's busy handler, which sleeps in growing steps and serves nobody in order
         # (measured: API creates starved the checker's claims for seconds).
@@ -297,14 +356,33 @@ class SqliteConnector:
                 waiting.ready()
                 yield _SqliteReads(raw, self._dialect)
 
+    def write(self, *, bulk: bool = False) -> contextlib.AbstractAsyncContextManager[Tx]:
+        return self._bulk_write() if bulk else self._short_write()
+
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[Tx]:
+    async def _short_write(self) -> AsyncIterator[Tx]:
+        async with mapped_errors(), self._write_lock:
+            with self._writer.connect() as conn:
+                raw = conn.connection.driver_connection
+                assert isinstance(raw, sqlite3.Connection)
+                await _begin_immediate(raw, engines.SQLITE_BUSY_TIMEOUT_MS / 1000)
+                waiting.ready()  # the write lock was the queue
+                try:
+                    yield _SqliteTx(raw, self._dialect)
+                    raw.execute("COMMIT")
+                except BaseException:  # the body's failure, a cancel, a failed COMMIT
+                    with contextlib.suppress(Exception):
+                        raw.execute("ROLLBACK")
+                    raise
+
+    @asynccontextmanager
+    async def _bulk_write(self) -> AsyncIterator[Tx]:
         async with mapped_errors(), self._write_lock, self._engine.connect() as conn:
             lite: Any = (await conn.get_raw_connection()).driver_connection
             try:
                 await lite.execute("BEGIN IMMEDIATE")
                 waiting.ready()  # the write lock was the queue
-                yield _SqliteTx(lite, self._dialect)
+                yield _SqliteBulkTx(lite, self._dialect)
             except BaseException:
                 # Also when cancelled while BEGIN waited for the lock: aiosqlite's thread
                 # still runs the BEGIN, and the connection would go back to the pool
@@ -317,6 +395,25 @@ class SqliteConnector:
 
     async def close(self) -> None:
         self._reader.dispose()
+        self._writer.dispose()
+
+
+async def _begin_immediate(raw: sqlite3.Connection, timeout_s: float) -> None:
+    """BEGIN IMMEDIATE without blocking the loop: the connection's busy timeout is 0, so
+    while another process holds SQLite's write lock this waits here, in short sleeps,
+    instead of in SQLite's busy handler on the loop's thread."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    pause_s = BUSY_FIRST_PAUSE_S
+    while True:
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or loop.time() >= deadline:
+                raise
+        await asyncio.sleep(pause_s)
+        pause_s = min(2 * pause_s, BUSY_MAX_PAUSE_S)
 
 
 # -- PostgreSQL ---------------------------------------------------------------------
@@ -411,7 +508,7 @@ class PostgresConnector:
             yield _PgTx(raw, self._dialect)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[Tx]:
+    async def write(self, *, bulk: bool = False) -> AsyncIterator[Tx]:
         async with mapped_errors(), self._connection() as raw, raw.transaction():
             yield _PgTx(raw, self._dialect)
 

@@ -169,7 +169,7 @@ class Deliveries:
     async def claim(self, *, at: int, limit: int, lease_ms: int) -> list[tuple[Delivery, Channel]]:
         """Up to ``limit`` pending deliveries due at ``at``, each with its channel, leased
         for ``lease_ms``: no other sender sees them until then."""
-        async with self._db.write() as tx:
+        async with self._db.write(bulk=True) as tx:
             due = [delivery(r) for r in await tx.rows(_DUE, {"b_at": at, "b_limit": limit})]
             if not due:
                 return []

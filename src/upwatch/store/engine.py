@@ -61,6 +61,23 @@ def open_sqlite_reader(url: URL) -> Engine:
     return reader
 
 
+def open_sqlite_writer(url: URL) -> Engine:
+    """A synchronous engine on the same SQLite file, for short write transactions on the
+    loop's thread. Its busy timeout is 0: the connector waits for another process's
+    write lock in asyncio sleeps, never blocking the loop in SQLite's busy handler."""
+    writer = create_engine(url.set(drivername="sqlite"), pool_reset_on_return=None)
+
+    @event.listens_for(writer, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        _pragmas(dbapi_conn, "busy_timeout = 0")
+
+    @event.listens_for(writer, "begin")
+    def _on_begin(conn: Connection) -> None:
+        pass  # the connector begins its transactions itself
+
+    return writer
+
+
 def _pragmas(dbapi_conn: Any, *extra: str) -> None:
     # SQLAlchemy, not the sqlite3 module, emits BEGIN (see _on_begin).
     dbapi_conn.isolation_level = None

@@ -95,7 +95,7 @@ class Reminders:
         """Write the reminders due at ``at`` (each incident's, in one transaction with
         the time it was reminded, so two workers never both remind it). Returns how
         many deliveries were written."""
-        async with self._db.write() as tx:
+        async with self._db.write(bulk=True) as tx:
             rows = await tx.rows(_DUE_REMINDERS, {"b_at": at, "b_limit": REMINDERS_PER_STEP})
             windows = await window_rows.of_teams(tx, [r.team_id for r in rows]) if rows else []
             # A monitor in maintenance is not reminded of; it is once the window ends.

@@ -137,14 +137,14 @@ class Results:
         """Store a batch of observations in one transaction (see ``insert``)."""
         if not observations:
             return []
-        async with self._db.write() as tx:
+        async with self._db.write(bulk=True) as tx:
             return await insert(tx, self._fast, observations)
 
     async def purge(self, *, before: int) -> int:
         """Delete results checked before ``before`` (ms), in chunks; returns how many."""
         total = 0
         while True:
-            async with self._db.write() as tx:
+            async with self._db.write(bulk=True) as tx:
                 rows = await tx.rows(
                     _PURGE_CHUNK, {"b_before": before, "b_chunk": PURGE_CHUNK_ROWS}
                 )

@@ -108,7 +108,7 @@ class Rollups:
                 return folded
 
     async def _compact_some(self) -> tuple[int, bool]:
-        async with self._db.write() as tx:
+        async with self._db.write(bulk=True) as tx:
             await tx.first(
                 _LOCK
             )  # one compactor at a time (PostgreSQL; SQLite's writes are serial)
@@ -133,7 +133,7 @@ class Rollups:
 
     async def purge(self, *, before: int) -> int:
         """Delete rollups that start before ``before`` (ms); returns how many."""
-        async with self._db.write() as tx:
+        async with self._db.write(bulk=True) as tx:
             return await tx.execute(_PURGE, {"b_before": before})
 
 

@@ -50,7 +50,7 @@ class Schedule:
         due time to what ``planner`` says. Moving the due time is the claim: no other
         worker sees the monitor until then (a worker that dies loses one check at most).
         On PostgreSQL, rows another worker is claiming are skipped, not waited for."""
-        async with self._db.write() as tx:
+        async with self._db.write(bulk=True) as tx:
             due = await self._fast.claim(tx.driver, horizon, limit)
             if not due:
                 return []
@@ -70,7 +70,7 @@ class Schedule:
             {"b_id": p.check.monitor_id, "b_claimed": p.next_due_at, "b_due": p.check.due_at}
             for p in plans
         ]
-        async with self._db.write() as tx:
+        async with self._db.write(bulk=True) as tx:
             await tx.execute_many(_RELEASE, given_back)
 
     async def advance_due(self, moves: Sequence[tuple[str, int, int]]) -> int:
@@ -80,7 +80,7 @@ class Schedule:
         many moved."""
         if not moves:
             return 0
-        async with self._db.write() as tx:
+        async with self._db.write(bulk=True) as tx:
             return await self._fast.advance_due(tx.driver, moves)
 
     async def pull_in_far_future(self, *, at: int, slack_ms: int) -> int:
@@ -90,5 +90,5 @@ class Schedule:
         its own grid, so it waits at most one interval more than it would have.
         Monitors that were spread stay spread; a jump of whole intervals changes only
         the dates. Idempotent, so several workers may do it. Returns how many moved."""
-        async with self._db.write() as tx:
+        async with self._db.write(bulk=True) as tx:
             return await tx.execute(_PULL_IN, {"b_at": at, "b_slack": slack_ms})
