@@ -36,6 +36,8 @@ class Watcher:
         self.polls = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._sqlite: sqlite3.Connection | None = None  # opened on first use, in the thread
+        self._pg: Any = None  # an asyncpg connection, likewise
 
     def start(self) -> None:
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
@@ -76,17 +78,15 @@ class Watcher:
 
     async def _query(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         if self._url.startswith("sqlite"):
-            db = getattr(self, "_sqlite", None)
-            if db is None:
+            if self._sqlite is None:
                 path = self._url.removeprefix("sqlite:///")
-                db = self._sqlite = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            return db.execute(sql, args).fetchall()
+                self._sqlite = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            return self._sqlite.execute(sql, args).fetchall()
         import asyncpg
 
-        conn = getattr(self, "_pg", None)
-        if conn is None:
-            conn = self._pg = await asyncpg.connect(self._url)
-        return [tuple(r) for r in await conn.fetch(sql, *args)]
+        if self._pg is None:
+            self._pg = await asyncpg.connect(self._url)
+        return [tuple(r) for r in await self._pg.fetch(sql, *args)]
 
     def report(
         self,

@@ -35,8 +35,7 @@ import os
 import signal
 import sys
 import urllib.request
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
@@ -197,7 +196,7 @@ class ChildMetrics(Collector):
         return ()
 
 
-async def watch_parent(wake: Any, stop: asyncio.Event) -> None:
+async def watch_parent(wake: Callable[[], None], stop: asyncio.Event) -> None:
     """In a child: a line on standard input wakes the checker; its end stops the child
     (the parent is gone)."""
     loop = asyncio.get_running_loop()
