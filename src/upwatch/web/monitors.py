@@ -13,7 +13,6 @@ keys count. Without JavaScript the page says so where the chart would be."""
 
 import gzip
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +32,6 @@ from upwatch.domain import (
 )
 from upwatch.errors import FamilyMismatch, MonitorNotFound, UnknownChannels
 from upwatch.maintenance import next_window
-from upwatch.notifications import Channel
 from upwatch.stats import BUCKETS_MS, DAY_MS, Bucket
 from upwatch.statuspages import shown_state
 from upwatch.web import session
@@ -46,6 +44,7 @@ from upwatch.web.pages import (
     page,
     viewers_only_look,
 )
+from upwatch.web.render import chosen_first
 
 router = APIRouter(include_in_schema=False)
 
@@ -156,15 +155,6 @@ async def _form(request: Request) -> dict[str, Any]:
     return form
 
 
-def _in_order(channels: Sequence[Channel], chosen: Sequence[str]) -> list[Channel]:
-    """The checkboxes: the chosen channels first, in the monitor's order (the order a
-    form sends them back in, so saving keeps an order the API set), then the others."""
-    by_id = {c.id: c for c in channels}
-    taken = set(chosen)
-    first = [by_id[i] for i in dict.fromkeys(chosen) if i in by_id]
-    return first + [c for c in channels if c.id not in taken]
-
-
 async def _form_page(
     request: Request,
     who: session.Visitor,
@@ -182,7 +172,7 @@ async def _form_page(
         monitor=monitor,
         values=values,
         errors=errors,
-        channels=_in_order(mine, values[CHANNELS]),
+        channels=chosen_first(mine, values[CHANNELS]),
     )
 
 

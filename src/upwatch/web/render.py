@@ -3,14 +3,33 @@ text."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import jinja2
 
 from upwatch.domain import rfc3339
 from upwatch.maintenance import Once, Recurring, Window
 from upwatch.web.assets import url
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+_Item = TypeVar("_Item", bound=_HasId)
+
+
+def chosen_first(items: Sequence[_Item], chosen: Sequence[str]) -> list[_Item]:
+    """A form's checkboxes: the chosen items first, in the chosen order (the order a
+    form sends them back in, so saving keeps an order the API set), then the others."""
+    by_id = {i.id: i for i in items}
+    taken = set(chosen)
+    first = [by_id[i] for i in dict.fromkeys(chosen) if i in by_id]
+    return first + [i for i in items if i.id not in taken]
+
 
 _DAYS = {
     "MO": "Monday",

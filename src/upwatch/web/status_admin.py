@@ -11,7 +11,6 @@ the public page follow at once, not a few seconds later."""
 # No `from __future__ import annotations` here: FastAPI reads these annotations at runtime.
 
 import re
-from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,12 +19,12 @@ from starlette.responses import RedirectResponse, Response
 
 from upwatch.api.models import CreateStatusPageRequest, UpdateStatusPageRequest
 from upwatch.api.parsing import details
-from upwatch.domain import Monitor
 from upwatch.errors import MonitorsUnknown, SlugTaken, StatusPageNotFound
 from upwatch.statuspages import StatusPage
 from upwatch.web import session
 from upwatch.web.handlers import refused_change, services, visitor_or_login
 from upwatch.web.pages import not_found, page, viewers_only_look
+from upwatch.web.render import chosen_first
 
 router = APIRouter(include_in_schema=False)
 
@@ -84,15 +83,6 @@ def _field_errors(exc: ValidationError) -> dict[str, str]:
     return errors
 
 
-def _in_order(monitors: Sequence[Monitor], chosen: Sequence[str]) -> list[Monitor]:
-    """The checkboxes: the chosen monitors first, in the page's order (the order a form
-    sends them back in, so saving keeps an order the API set), then the others."""
-    by_id = {m.id: m for m in monitors}
-    taken = set(chosen)
-    first = [by_id[i] for i in dict.fromkeys(chosen) if i in by_id]
-    return first + [m for m in monitors if m.id not in taken]
-
-
 async def _form_page(
     request: Request,
     who: session.Visitor,
@@ -109,7 +99,7 @@ async def _form_page(
         status_page=p,
         values=values,
         errors=errors,
-        monitors=_in_order(mine, values["monitorIds"]),
+        monitors=chosen_first(mine, values["monitorIds"]),
         fields=FIELDS,
     )
 
