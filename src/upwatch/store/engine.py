@@ -48,34 +48,30 @@ def open_engine(url: str) -> AsyncEngine:
 def open_sqlite_reader(url: URL) -> Engine:
     """A synchronous engine on the same SQLite file, for reads on the loop's thread.
     Its connections refuse to write (``query_only``)."""
-    reader = create_engine(url.set(drivername="sqlite"), pool_reset_on_return=None)
-
-    @event.listens_for(reader, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        _pragmas(dbapi_conn, "query_only = ON")
-
-    @event.listens_for(reader, "begin")
-    def _on_begin(conn: Connection) -> None:
-        pass  # autocommit reads: no BEGIN
-
-    return reader
+    return _on_loop(url, "query_only = ON")
 
 
 def open_sqlite_writer(url: URL) -> Engine:
     """A synchronous engine on the same SQLite file, for short write transactions on the
     loop's thread. Its busy timeout is 0: the connector waits for another process's
     write lock in asyncio sleeps, never blocking the loop in SQLite's busy handler."""
-    writer = create_engine(url.set(drivername="sqlite"), pool_reset_on_return=None)
+    return _on_loop(url, "busy_timeout = 0")
 
-    @event.listens_for(writer, "connect")
+
+def _on_loop(url: URL, *pragmas: str) -> Engine:
+    """SQLAlchemy emits no BEGIN on these: reads run in autocommit, and the connector
+    begins its write transactions itself."""
+    engine = create_engine(url.set(drivername="sqlite"), pool_reset_on_return=None)
+
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        _pragmas(dbapi_conn, "busy_timeout = 0")
+        _pragmas(dbapi_conn, *pragmas)
 
-    @event.listens_for(writer, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        pass  # the connector begins its transactions itself
+        pass
 
-    return writer
+    return engine
 
 
 def _pragmas(dbapi_conn: Any, *extra: str) -> None:
