@@ -240,3 +240,34 @@ async def test_a_request_write_cancelled_while_it_waits_leaves_no_transaction_op
         assert sorted(m.name for m in await store.monitors.list_for(team)) == ["m0", "m1", "m2"]
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("every", [20, 10**9], ids=["checkpointed", "never"])
+async def test_short_writes_leave_the_wal_to_a_checkpoint_off_the_loop(
+    tmp_path: Path, every: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request's commit never checkpoints the WAL on the loop (it held the loop for
+    hundreds of ms); every so many commits one runs on aiosqlite's thread instead and
+    copies the new pages into the database file."""
+    from upwatch.store import connector
+
+    monkeypatch.setattr(connector, "CHECKPOINT_EVERY_COMMITS", every)
+    store = await fresh_store(sqlite_url(tmp_path))
+    database = tmp_path / "upwatch.db"
+    try:
+        await store.teams.create("acme", None, at=0)
+        team = await team_id(store)
+        before = database.stat().st_size
+        for i in range(300):
+            await store.monitors.create(team, NewMonitor(f"m{i}", "db.example.com", 5432), at=0)
+            await asyncio.sleep(0)  # a checkpoint begun may run
+        async with asyncio.timeout(10):
+            while every == 20 and database.stat().st_size == before:  # bounded: 10 s
+                await asyncio.sleep(0.05)
+        after = database.stat().st_size
+    finally:
+        await store.close()
+    if every == 20:
+        assert after > before  # the monitors' pages were copied in, off the loop
+    else:
+        assert after == before  # still only in the WAL: no commit checkpointed

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import logging
 import sqlite3
 from collections import namedtuple
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -42,11 +43,18 @@ from upwatch import waiting
 from upwatch.errors import DatabaseUnavailable
 from upwatch.store import engine as engines
 
+log = logging.getLogger(__name__)
+
 PG_POOL_SIZE = 16
 # A short write waiting for another process's write lock looks again after this, then
 # twice as long each time up to the most (SQLite's own handler grows to 100 ms).
 BUSY_FIRST_PAUSE_S = 0.0005
 BUSY_MAX_PAUSE_S = 0.004
+# Short writes commit without checkpointing the WAL (it copies pages into the database
+# and syncs it: hundreds of milliseconds at times); after this many, a checkpoint runs
+# on aiosqlite's thread. A short write adds a few pages: SQLite's own default is to
+# checkpoint at 1,000 pages.
+CHECKPOINT_EVERY_COMMITS = 100
 
 # A row is a named tuple: by position or by column key (``row.id``), typed by its column.
 Row = Any
@@ -346,6 +354,8 @@ class SqliteConnector:
         # SQLite's busy handler, which sleeps in growing steps and serves nobody in order
         # (measured: API creates starved the checker's claims for seconds).
         self._write_lock = asyncio.Lock()
+        self._commits = 0  # short writes committed since the last checkpoint began
+        self._checkpoint: asyncio.Task[None] | None = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Reads]:
@@ -374,6 +384,22 @@ class SqliteConnector:
                     with contextlib.suppress(Exception):
                         raw.execute("ROLLBACK")
                     raise
+        self._commits += 1
+        if self._commits >= CHECKPOINT_EVERY_COMMITS and self._checkpoint is None:
+            self._commits = 0
+            self._checkpoint = asyncio.create_task(self._checkpoint_off_loop())
+
+    async def _checkpoint_off_loop(self) -> None:
+        """PASSIVE: copies what no reader still needs, never waits for a lock, and lets
+        writers go on meanwhile. A failure is left to the next one."""
+        try:
+            async with self._engine.connect() as conn:
+                lite: Any = (await conn.get_raw_connection()).driver_connection
+                await lite.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception as exc:  # the database went away: the next write says so
+            log.debug("WAL checkpoint failed: %s", short(exc))
+        finally:
+            self._checkpoint = None
 
     @asynccontextmanager
     async def _bulk_write(self) -> AsyncIterator[Tx]:
@@ -394,6 +420,8 @@ class SqliteConnector:
             await lite.execute("COMMIT")
 
     async def close(self) -> None:
+        if self._checkpoint is not None:
+            await asyncio.gather(self._checkpoint, return_exceptions=True)
         self._reader.dispose()
         self._writer.dispose()
 
