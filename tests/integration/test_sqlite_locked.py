@@ -140,9 +140,10 @@ async def test_a_long_lock_loses_no_result_and_fails_no_read(
     try:
         assert set(statuses["read"]) == {200}, statuses
         # None waited for the lock (that takes the busy timeout, 300 ms, then fails);
-        # each may wait up to 100 ms for its key's last-used write (store/keys.py).
+        # each may wait up to 100 ms for its key's last-used write (store/keys.py). The
+        # two slowest are let off: a busy machine (CI) stalls a test now and then.
         assert len(read_s) >= 6, read_s
-        assert sorted(read_s)[len(read_s) // 2] < 0.25, read_s
+        assert sorted(read_s)[-3] < 0.3, read_s
         assert statuses["write"] == [503, 201], statuses
         assert held > 0, "the lock should have caught results in the buffer"
         assert worker.batcher.dropped == 0

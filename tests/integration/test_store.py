@@ -2,6 +2,7 @@
 
 import asyncio
 from functools import partial
+from typing import Any
 
 import pytest
 
@@ -275,13 +276,22 @@ async def test_deleting_a_monitor_deletes_its_results(
     from upwatch.store import monitors as monitor_store
     from upwatch.store.tables import check_results
 
-    monkeypatch.setattr(monitor_store, "BULK_DELETE_RESULTS", 0 if bulk else 1_000)
+    monkeypatch.setattr(monitor_store, "BULK_DELETE_ROWS", 0 if bulk else 1_000)
     acme = await a_team(store)
     m = await store.monitors.create(acme, NEW, at=T0)
     kept = await store.monitors.create(acme, NEW, at=T0)
     checks = await claim(store, T0)
     await store.results.save([seen(c, T0 + 1) for c in checks])
+    writes: list[bool] = []
+    write = store.db.write
+
+    def noted(*, bulk: bool = False) -> Any:
+        writes.append(bulk)
+        return write(bulk=bulk)
+
+    monkeypatch.setattr(store.db, "write", noted)
     await store.monitors.delete(acme, m.id, at=T0)
+    assert writes == [bulk]
     with pytest.raises(NotFound):
         await store.monitors.delete(acme, m.id, at=T0)
     async with store.engine.connect() as conn:

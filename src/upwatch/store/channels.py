@@ -241,7 +241,7 @@ class Channels:
 
     async def delete(self, team_id: int, channel_id: str) -> None:
         """The channel goes, with its links to monitors and its deliveries (pending ones
-        are dropped)."""
-        async with self._db.write() as tx:
+        are dropped). Off the loop on SQLite: its links and deliveries are unbounded."""
+        async with self._db.write(bulk=True) as tx:
             if await tx.execute(_DELETE, {"b_id": channel_id, "b_team": team_id}) != 1:
                 raise ChannelNotFound

@@ -356,6 +356,7 @@ class SqliteConnector:
         self._write_lock = asyncio.Lock()
         self._commits = 0  # short writes committed since the last checkpoint began
         self._checkpoint: asyncio.Task[None] | None = None
+        self._closed = False
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Reads]:
@@ -376,16 +377,22 @@ class SqliteConnector:
                 raw = conn.connection.driver_connection
                 assert isinstance(raw, sqlite3.Connection)
                 await _begin_immediate(raw, engines.SQLITE_BUSY_TIMEOUT_MS / 1000)
-                waiting.ready()  # the write lock was the queue
                 try:
+                    waiting.ready()  # the write lock was the queue
                     yield _SqliteTx(raw, self._dialect)
                     raw.execute("COMMIT")
                 except BaseException:  # the body's failure, a cancel, a failed COMMIT
                     with contextlib.suppress(Exception):
                         raw.execute("ROLLBACK")
+                    if raw.in_transaction:  # it would hold SQLite's write lock in the pool
+                        conn.invalidate()
                     raise
         self._commits += 1
-        if self._commits >= CHECKPOINT_EVERY_COMMITS and self._checkpoint is None:
+        if (
+            self._commits >= CHECKPOINT_EVERY_COMMITS
+            and self._checkpoint is None
+            and not self._closed
+        ):
             self._commits = 0
             self._checkpoint = asyncio.create_task(self._checkpoint_off_loop())
 
@@ -395,7 +402,7 @@ class SqliteConnector:
         try:
             async with self._engine.connect() as conn:
                 lite: Any = (await conn.get_raw_connection()).driver_connection
-                await lite.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                await lite.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
         except Exception as exc:  # the database went away: the next write says so
             log.debug("WAL checkpoint failed: %s", short(exc))
         finally:
@@ -420,6 +427,7 @@ class SqliteConnector:
             await lite.execute("COMMIT")
 
     async def close(self) -> None:
+        self._closed = True
         if self._checkpoint is not None:
             await asyncio.gather(self._checkpoint, return_exceptions=True)
         self._reader.dispose()

@@ -20,6 +20,7 @@ from upwatch.errors import FamilyMismatch, MonitorLimitExceeded, MonitorNotFound
 from upwatch.incidents import EndReason, Resolved, reset
 from upwatch.maintenance import Window
 from upwatch.notifications import Event
+from upwatch.stats import HOUR_MS
 from upwatch.store import channels as channel_rows
 from upwatch.store import incidents as incident_rows
 from upwatch.store import notices, pauses
@@ -31,9 +32,10 @@ from upwatch.store.tables import monitors, teams
 
 COLUMNS = MONITOR_COLUMNS
 LIST_CHUNK = 500  # monitors built between two turns of the event loop
-# A monitor with more results than this is deleted off the event loop on SQLite (its
-# results go with it: ~3 us each, so this many take ~15 ms).
-BULK_DELETE_RESULTS = 5_000
+# A monitor with more rows than this is deleted off the event loop on SQLite: its
+# results and rollups go with it (~3 us a row, so this many take ~15 ms). Rollups are
+# counted as one an hour since it was created (hourly ones; kept for a year and more).
+BULK_DELETE_ROWS = 5_000
 
 _OWNED = (monitors.c.id == bindparam("b_id")) & (monitors.c.team_id == bindparam("b_team"))
 _GET = select(*COLUMNS).where(_OWNED)
@@ -83,7 +85,7 @@ _CHANGE = (
     )
 )
 _DELETE = delete(monitors).where(_OWNED)
-_RESULT_COUNT = select(monitors.c.result_count).where(_OWNED)
+_SIZE = select(monitors.c.result_count, monitors.c.created_at).where(_OWNED)
 _RESET_STATE = (
     update(monitors)
     .where(monitors.c.id == bindparam("b_id"))
@@ -231,10 +233,11 @@ class Monitors:
         """The monitor goes with its results and incidents; an open incident is first
         ended (``deleted``) and its channels told, in the same transaction."""
         async with self._db.read() as reads:
-            results = await reads.scalar(_RESULT_COUNT, {"b_id": monitor_id, "b_team": team_id})
-        if results is None:
+            size = await reads.first(_SIZE, {"b_id": monitor_id, "b_team": team_id})
+        if size is None:
             raise MonitorNotFound
-        async with self._db.write(bulk=results > BULK_DELETE_RESULTS) as tx:
+        rows = size.result_count + max(0, at - size.created_at) // HOUR_MS
+        async with self._db.write(bulk=rows > BULK_DELETE_ROWS) as tx:
             row = await tx.first(_LOCK, {"b_id": monitor_id, "b_team": team_id})
             if row is None:
                 raise MonitorNotFound
