@@ -248,8 +248,9 @@ async def test_short_writes_leave_the_wal_to_a_checkpoint_off_the_loop(
     tmp_path: Path, every: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A request's commit never checkpoints the WAL on the loop (it held the loop for
-    hundreds of ms); every so many commits one runs on aiosqlite's thread instead and
-    copies the new pages into the database file."""
+    hundreds of ms); every so many commits one runs on aiosqlite's thread instead,
+    copies the new pages into the database file, and lets the WAL start again from its
+    beginning, so that it stays the size of those commits instead of growing."""
     from upwatch.store import connector
 
     monkeypatch.setattr(connector, "CHECKPOINT_EVERY_COMMITS", every)
@@ -266,9 +267,12 @@ async def test_short_writes_leave_the_wal_to_a_checkpoint_off_the_loop(
             while every == 20 and database.stat().st_size == before:  # bounded: 10 s
                 await asyncio.sleep(0.05)
         after = database.stat().st_size
+        wal_pages = (tmp_path / "upwatch.db-wal").stat().st_size // 4096
     finally:
         await store.close()
     if every == 20:
         assert after > before  # the monitors' pages were copied in, off the loop
+        assert wal_pages < 800, wal_pages  # and the WAL started again (all: ~1,600)
     else:
         assert after == before  # still only in the WAL: no commit checkpointed
+        assert wal_pages > 1_200, wal_pages
