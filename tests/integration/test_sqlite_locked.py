@@ -9,9 +9,10 @@ import asyncio
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -53,6 +54,19 @@ async def locked(db: Path, seconds: float) -> AsyncIterator[None]:
     finally:
         await asyncio.wait_for(proc.wait(), seconds + 10)
         assert proc.returncode == 0
+
+
+async def cancelled_while_locked(
+    tmp_path: Path, write: Callable[[int], Coroutine[Any, Any, Any]]
+) -> None:
+    """Three writes started while another process holds the lock, cancelled while they
+    wait for it."""
+    async with locked(tmp_path / "upwatch.db", 1.0):
+        tasks = [asyncio.create_task(write(i)) for i in range(3)]
+        await asyncio.sleep(0.3)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def results_of(store: Store, team: int, monitor_ids: list[str]) -> int:
@@ -162,17 +176,10 @@ async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_no_transacti
     try:
         await store.teams.create("acme", None, at=0)
         team = await team_id(store)
-        async with locked(tmp_path / "upwatch.db", 1.0):
-            claims = [
-                asyncio.create_task(
-                    store.schedule.claim_due(horizon=0, limit=10, planner=lambda d: [])
-                )
-                for _ in range(3)
-            ]
-            await asyncio.sleep(0.3)
-            for claim in claims:
-                claim.cancel()
-            await asyncio.gather(*claims, return_exceptions=True)
+        await cancelled_while_locked(
+            tmp_path,
+            lambda _: store.schedule.claim_due(horizon=0, limit=10, planner=lambda d: []),
+        )
         for i in range(8):  # more writes than the pool has connections
             await store.monitors.create(
                 team, NewMonitor(f"m{i}", "db.example.com", 5432), at=SystemClock().now_ms()
@@ -223,19 +230,12 @@ async def test_a_request_write_cancelled_while_it_waits_leaves_no_transaction_op
     try:
         await store.teams.create("acme", None, at=0)
         team = await team_id(store)
-        async with locked(tmp_path / "upwatch.db", 1.0):
-            creates = [
-                asyncio.create_task(
-                    store.monitors.create(
-                        team, NewMonitor(f"gone{i}", "db.example.com", 5432), at=0
-                    )
-                )
-                for i in range(3)
-            ]
-            await asyncio.sleep(0.3)
-            for create in creates:
-                create.cancel()
-            await asyncio.gather(*creates, return_exceptions=True)
+        await cancelled_while_locked(
+            tmp_path,
+            lambda i: store.monitors.create(
+                team, NewMonitor(f"gone{i}", "db.example.com", 5432), at=0
+            ),
+        )
         for i in range(3):
             await store.monitors.create(team, NewMonitor(f"m{i}", "db.example.com", 5432), at=0)
         assert sorted(m.name for m in await store.monitors.list_for(team)) == ["m0", "m1", "m2"]

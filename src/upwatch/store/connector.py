@@ -270,7 +270,7 @@ class _SqliteReads(_On):
 class _SqliteTx(_SqliteReads):
     """sqlite3 on the loop's thread, inside BEGIN IMMEDIATE. Each statement through
     aiosqlite is a hop to its thread and back; a request's few indexed statements take
-    less than those hops did (PUT 208-238/s → 468-570/s, docs/performance.md). Nothing
+    less than those hops did (PUT 208-238/s → 468-556/s, docs/performance.md). Nothing
     else runs on the loop meanwhile unless the body awaits something else."""
 
     @property
